@@ -1,0 +1,34 @@
+"""rxbatch: fast, correct batching and batch processing on RxPY (reactivex).
+
+Example:
+    >>> import reactivex
+    >>> from reactivex import operators as ops
+    >>> import rxbatch
+    >>> source = reactivex.from_iterable(range(5))
+    >>> source.pipe(rxbatch.buffer_with_time_or_count(1.0, 2), ops.to_list()).run()
+    [[0, 1], [2, 3], [4]]
+"""
+
+from .operators import (
+    buffer_with_count,
+    buffer_with_time,
+    buffer_with_time_or_count,
+    sliding_window,
+    sliding_window_with_time,
+)
+from .results import TimeWindow
+from .scheduler import MonotonicTimerScheduler, default_scheduler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MonotonicTimerScheduler",
+    "TimeWindow",
+    "__version__",
+    "buffer_with_count",
+    "buffer_with_time",
+    "buffer_with_time_or_count",
+    "default_scheduler",
+    "sliding_window",
+    "sliding_window_with_time",
+]

@@ -1,0 +1,155 @@
+"""What every batching operator shares: serialization, flush on termination,
+disposal, and one lazily re-armed timer.
+
+A sink is the observer an operator subscribes to its source with. It keeps
+the contracts of DESIGN.md in one place so each operator only says what a
+batch is:
+
+* one re-entrant lock serializes ``on_next``, timer callbacks, termination
+  and disposal, and downstream is only ever called while holding it, so
+  downstream never sees concurrent calls and batches leave in order;
+* ``on_completed`` / ``on_error`` first emit what is pending (``drain``);
+* after disposal or termination nothing is emitted and the timer is cancelled;
+* at most one timer is scheduled per subscription. A flush by count does not
+  cancel it: when it fires, the operator says whether anything is due and
+  when to fire next (``on_timer``), so a stream that fills batches by count
+  schedules about one timer per timespan instead of one per batch, and an
+  idle operator schedules none;
+* an exception raised downstream during a timer flush goes to ``on_error``
+  (the timer thread has no caller to raise to) and the source is disposed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+
+from ..scheduler import default_scheduler
+
+__all__ = ["Sink", "sink_operator"]
+
+T = TypeVar("T")
+B = TypeVar("B")
+
+
+class Sink(abc.ObserverBase[T], Generic[T, B]):
+    """Base observer of a batching operator; subclasses define what a batch is."""
+
+    __slots__ = (
+        "_emit",
+        "_lock",
+        "_observer",
+        "_stopped",
+        "_timer",
+        "_timer_due",
+        "_upstream",
+        "clock",
+    )
+
+    def __init__(self, observer: abc.ObserverBase[B], clock: abc.SchedulerBase) -> None:
+        self._lock = threading.RLock()
+        self._observer = observer
+        self._emit = observer.on_next
+        self._stopped = False  # terminated or disposed: emit nothing more
+        self._timer: abc.DisposableBase | None = None
+        self._timer_due: datetime | None = None
+        self._upstream = SingleAssignmentDisposable()
+        self.clock = clock
+
+    # -- what subclasses define ------------------------------------------------
+
+    def on_next(self, value: T) -> None:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        """Emit whatever is pending; called with the lock held before termination."""
+
+    def on_timer(self, due: datetime) -> datetime | None:
+        """Flush what is due at ``due``; return when to fire next, or None to go idle."""
+        return None
+
+    # -- shared machinery ------------------------------------------------------
+
+    def on_completed(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            try:
+                self.drain()
+            finally:
+                self._stop()
+            self._observer.on_completed()
+
+    def on_error(self, error: Exception) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            try:
+                self.drain()
+            finally:
+                self._stop()
+            self._observer.on_error(error)
+
+    def dispose(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.dispose()
+            self._timer = self._timer_due = None
+
+    def arm(self, due: datetime) -> None:
+        """Make sure a timer fires at or before ``due``; call with the lock held."""
+        if self._timer_due is not None and self._timer_due <= due:
+            return  # the armed timer fires first and re-arms for what is then due
+        if self._timer is not None:
+            self._timer.dispose()
+        self._timer_due = due
+        self._timer = self.clock.schedule_absolute(due, self._fire, due)
+
+    def _fire(self, _scheduler: abc.SchedulerBase, due: datetime | None = None) -> None:
+        assert due is not None
+        with self._lock:
+            if self._stopped or self._timer_due != due:
+                return  # disposed, or superseded by an earlier timer
+            self._timer = self._timer_due = None
+            try:
+                next_due = self.on_timer(due)
+            except Exception as error:  # raised downstream; no caller on this thread
+                self._stop()
+                self._upstream.dispose()
+                self._observer.on_error(error)
+                return
+            if next_due is not None:
+                self.arm(next_due)
+
+
+def sink_operator(
+    make_sink: Callable[[abc.ObserverBase[B], abc.SchedulerBase], Sink[T, B]],
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[Observable[T]], Observable[B]]:
+    """Build a pipeable operator that gives each subscription a fresh sink.
+
+    The sink's clock is ``scheduler``, else the scheduler passed to
+    ``subscribe``, else :func:`rxbatch.scheduler.default_scheduler`.
+    """
+
+    def operator(source: Observable[T]) -> Observable[B]:
+        def subscribe(
+            observer: abc.ObserverBase[B], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            clock = scheduler or subscribe_scheduler or default_scheduler()
+            sink = make_sink(observer, clock)
+            sink._upstream.disposable = source.subscribe(sink, scheduler=subscribe_scheduler)
+            return CompositeDisposable(Disposable(sink.dispose), sink._upstream)
+
+        return Observable(subscribe)
+
+    return operator

@@ -1,0 +1,280 @@
+"""Batching by time: ``buffer_with_time``, ``buffer_with_time_or_count`` and
+``sliding_window_with_time``.
+
+All three read time only from their scheduler and schedule at most one timer
+at a time per subscription (see ``_sink``), so they run exactly on a
+``reactivex.testing.TestScheduler`` and cheaply on the default scheduler.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from reactivex import Observable, abc, typing
+
+from .._validation import positive_int, positive_timespan
+from ..results import TimeWindow
+from ._sink import Sink, sink_operator
+
+__all__ = ["buffer_with_time", "buffer_with_time_or_count", "sliding_window_with_time"]
+
+T = TypeVar("T")
+
+_RESOLUTION = timedelta(microseconds=1)  # the finest step a datetime can take
+
+
+def buffer_with_time(
+    timespan: typing.RelativeTime, *, scheduler: abc.SchedulerBase | None = None
+) -> Callable[[Observable[T]], Observable[list[T]]]:
+    """Emit the items of each tumbling time window, at the window's end.
+
+    Windows are ``[t0 + k*timespan, t0 + (k+1)*timespan)`` from the
+    subscription time ``t0``. Only non-empty windows are emitted, and an idle
+    stream schedules no timers. When the source ends or fails, the pending
+    items are emitted first.
+
+    Args:
+        timespan: Window length, seconds (> 0) or a ``timedelta``.
+        scheduler: Clock and timers; default: the one given to ``subscribe``,
+            else :func:`rxbatch.default_scheduler`.
+
+    Raises:
+        TypeError, ValueError: ``timespan`` is not a positive duration.
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> reactivex.of(1, 2, 3).pipe(buffer_with_time(60.0), ops.to_list()).run()
+        [[1, 2, 3]]
+    """
+    span = positive_timespan("timespan", timespan)
+
+    def make_sink(observer: abc.ObserverBase[list[T]], clock: abc.SchedulerBase) -> _TimeSink[T]:
+        return _TimeSink(observer, clock, span)
+
+    return sink_operator(make_sink, scheduler)
+
+
+class _TimeSink(Sink[T, list[T]]):
+    __slots__ = ("_batch", "_due", "_origin", "_span")
+
+    def __init__(
+        self, observer: abc.ObserverBase[list[T]], clock: abc.SchedulerBase, span: timedelta
+    ) -> None:
+        super().__init__(observer, clock)
+        self._span = span
+        self._origin = clock.now
+        self._batch: list[T] = []
+        self._due = self._origin  # end of the window the pending batch belongs to
+
+    def on_next(self, value: T) -> None:
+        with self._lock:
+            now = self.clock.now
+            if self._batch and now >= self._due:
+                self._flush()  # the window ended; its timer has not run yet
+            if not self._batch:
+                windows_passed = (now - self._origin) // self._span
+                self._due = self._origin + (windows_passed + 1) * self._span
+                self.arm(self._due)
+            self._batch.append(value)
+
+    def on_timer(self, due: datetime) -> datetime | None:
+        if not self._batch:
+            return None
+        if due >= self._due:
+            self._flush()
+            return None
+        return self._due  # a timer of an earlier window: wait for this one's end
+
+    def drain(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._batch and not self._stopped:
+            batch, self._batch = self._batch, []
+            self._emit(batch)
+
+
+def buffer_with_time_or_count(
+    timespan: typing.RelativeTime, count: int, *, scheduler: abc.SchedulerBase | None = None
+) -> Callable[[Observable[T]], Observable[list[T]]]:
+    """Emit a batch when it holds ``count`` items or ``timespan`` after its first item.
+
+    The timer starts with a batch's first item, so no item waits longer than
+    ``timespan`` and an idle stream emits nothing and schedules no timers
+    (reactivex's version emits empty lists on a fixed grid and starts one
+    thread per timer). A batch filled by count does not cancel the timer; when
+    it fires it re-arms for the batch then pending, so a busy stream costs
+    about one timer per ``timespan``. An item that arrives at the very instant
+    its batch is due may still join it. When the source ends or fails, the
+    pending batch is emitted first.
+
+    Args:
+        timespan: Longest wait of a batch's first item, seconds (> 0) or a
+            ``timedelta``.
+        count: Most items per batch, an int >= 1.
+        scheduler: Clock and timers; default: the one given to ``subscribe``,
+            else :func:`rxbatch.default_scheduler`.
+
+    Raises:
+        TypeError, ValueError: ``timespan`` is not a positive duration or
+            ``count`` is not an int >= 1.
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> source = reactivex.from_iterable(range(5))
+        >>> source.pipe(buffer_with_time_or_count(1.0, 2), ops.to_list()).run()
+        [[0, 1], [2, 3], [4]]
+    """
+    span = positive_timespan("timespan", timespan)
+    positive_int("count", count)
+
+    def make_sink(
+        observer: abc.ObserverBase[list[T]], clock: abc.SchedulerBase
+    ) -> _TimeOrCountSink[T]:
+        return _TimeOrCountSink(observer, clock, span, count)
+
+    return sink_operator(make_sink, scheduler)
+
+
+class _TimeOrCountSink(Sink[T, list[T]]):
+    __slots__ = ("_batch", "_count", "_due", "_span")
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[list[T]],
+        clock: abc.SchedulerBase,
+        span: timedelta,
+        count: int,
+    ) -> None:
+        super().__init__(observer, clock)
+        self._span = span
+        self._count = count
+        self._batch: list[T] = []
+        self._due: datetime | None = None  # when the pending batch must leave
+
+    def on_next(self, value: T) -> None:
+        with self._lock:
+            batch = self._batch
+            batch.append(value)
+            if len(batch) == 1:
+                self._due = due = self.clock.now + self._span
+                if self._timer_due is None:
+                    self.arm(due)
+            if len(batch) >= self._count and not self._stopped:
+                self._batch = []
+                self._emit(batch)
+
+    def on_timer(self, due: datetime) -> datetime | None:
+        if not self._batch:
+            return None
+        assert self._due is not None
+        if due >= self._due:
+            self.drain()
+            return None
+        return self._due  # left over from a batch flushed by count
+
+    def drain(self) -> None:
+        if self._batch and not self._stopped:
+            batch, self._batch = self._batch, []
+            self._emit(batch)
+
+
+def sliding_window_with_time(
+    size: typing.RelativeTime,
+    slide: typing.RelativeTime,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[Observable[T]], Observable[TimeWindow[T]]]:
+    """Every ``slide``, emit a ``TimeWindow`` of the items of the last ``size``.
+
+    Ticks fall at ``t0 + k*slide`` (k >= 1) from the subscription time
+    ``t0``; at each tick ``end`` the window holds the items that arrived in
+    ``(end - size, end]`` and is emitted if it holds any. ``slide < size``
+    gives overlapping windows, ``slide > size`` hopping windows that sample
+    the stream. Ticks stop while no item is held, so an idle stream schedules
+    no timers. Items are kept in arrival order and expire from the front, so
+    the cost per item is amortized O(1). When the source ends or fails at time
+    ``t``, the window ``(t - size, t]`` is emitted once more if items arrived
+    since the last emission and it holds any.
+
+    Args:
+        size: Window length, seconds (> 0) or a ``timedelta``.
+        slide: Time between emissions, seconds (> 0) or a ``timedelta``.
+        scheduler: Clock and timers; default: the one given to ``subscribe``,
+            else :func:`rxbatch.default_scheduler`.
+
+    Raises:
+        TypeError, ValueError: ``size`` or ``slide`` is not a positive duration.
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> windows = reactivex.of(1, 2).pipe(sliding_window_with_time(10.0, 5.0), ops.to_list())
+        >>> [w.items for w in windows.run()]
+        [[1, 2]]
+    """
+    size_span = positive_timespan("size", size)
+    slide_span = positive_timespan("slide", slide)
+
+    def make_sink(
+        observer: abc.ObserverBase[TimeWindow[T]], clock: abc.SchedulerBase
+    ) -> _SlidingTimeSink[T]:
+        return _SlidingTimeSink(observer, clock, size_span, slide_span)
+
+    return sink_operator(make_sink, scheduler)
+
+
+class _SlidingTimeSink(Sink[T, TimeWindow[T]]):
+    __slots__ = ("_held", "_last_end", "_origin", "_size", "_slide")
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[TimeWindow[T]],
+        clock: abc.SchedulerBase,
+        size: timedelta,
+        slide: timedelta,
+    ) -> None:
+        super().__init__(observer, clock)
+        self._size = size
+        self._slide = slide
+        self._origin = clock.now
+        self._last_end = self._origin  # end of the last tick (emitted or not)
+        self._held: deque[tuple[datetime, T]] = deque()  # (arrival, item), oldest first
+
+    def on_next(self, value: T) -> None:
+        with self._lock:
+            now = self.clock.now
+            if now <= self._last_end:
+                # The tick at this very instant already ran: the item belongs
+                # to the next window, not to none.
+                now = self._last_end + _RESOLUTION
+            self._held.append((now, value))
+            if self._timer_due is None:
+                ticks = -((self._origin - now) // self._slide)  # ceil: first tick at or after now
+                next_tick = self._origin + ticks * self._slide
+                if next_tick <= self._last_end:
+                    next_tick = self._last_end + self._slide
+                self.arm(next_tick)
+
+    def on_timer(self, due: datetime) -> datetime | None:
+        self._last_end = due
+        self._emit_window(due)
+        return due + self._slide if self._held else None
+
+    def drain(self) -> None:
+        if self._held and self._held[-1][0] > self._last_end:
+            self._emit_window(self.clock.now)
+
+    def _emit_window(self, end: datetime) -> None:
+        start = end - self._size
+        held = self._held
+        while held and held[0][0] <= start:
+            held.popleft()
+        items = [item for arrived, item in held if arrived <= end]
+        if items and not self._stopped:
+            self._emit(TimeWindow(start, end, items))
