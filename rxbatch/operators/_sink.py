@@ -31,7 +31,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignme
 
 from ..scheduler import default_scheduler
 
-__all__ = ["Sink", "sink_operator"]
+__all__ = ["ListSink", "Sink", "sink_operator"]
 
 T = TypeVar("T")
 B = TypeVar("B")
@@ -129,6 +129,27 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
                 return
             if next_due is not None:
                 self.arm(next_due)
+
+
+class ListSink(Sink[T, list[T]]):
+    """A sink whose batches are lists cut from a shared append-only buffer."""
+
+    __slots__ = ()
+
+    def emit_chunks(self, buffer: list[T], count: int, *, partial: bool = False) -> None:
+        """Emit the front of ``buffer`` in lists of ``count``; call with the lock held.
+
+        With ``partial`` the remainder goes too (a last, shorter list). Items
+        producers append meanwhile stay in ``buffer``. After termination or
+        disposal the buffer is cleared instead, so it cannot grow.
+        """
+        while len(buffer) >= count or (partial and buffer):
+            if self._stopped:
+                buffer.clear()
+                return
+            batch = buffer[:count]
+            del buffer[: len(batch)]
+            self._emit(batch)
 
 
 def sink_operator(

@@ -17,7 +17,7 @@ from reactivex import Observable, abc, typing
 
 from .._validation import positive_int, positive_timespan
 from ..results import TimeWindow
-from ._sink import Sink, sink_operator
+from ._sink import ListSink, Sink, sink_operator
 
 __all__ = ["buffer_with_time", "buffer_with_time_or_count", "sliding_window_with_time"]
 
@@ -141,8 +141,16 @@ def buffer_with_time_or_count(
     return sink_operator(make_sink, scheduler)
 
 
-class _TimeOrCountSink(Sink[T, list[T]]):
-    __slots__ = ("_batch", "_count", "_due", "_span")
+class _TimeOrCountSink(ListSink[T]):
+    """Lock-free on the path most items take, like ``buffer_with_count``'s sink.
+
+    ``_due`` is the deadline of the pending batch, or None when there is none.
+    A flush clears it *before* it looks at the buffer again, so a producer
+    that appended meanwhile either sees None (and starts the batch itself) or
+    appended early enough for the flush to see its item and start the batch.
+    """
+
+    __slots__ = ("_buffer", "_count", "_due", "_span")
 
     def __init__(
         self,
@@ -154,34 +162,42 @@ class _TimeOrCountSink(Sink[T, list[T]]):
         super().__init__(observer, clock)
         self._span = span
         self._count = count
-        self._batch: list[T] = []
-        self._due: datetime | None = None  # when the pending batch must leave
+        self._buffer: list[T] = []
+        self._due: datetime | None = None
 
     def on_next(self, value: T) -> None:
-        with self._lock:
-            batch = self._batch
-            batch.append(value)
-            if len(batch) == 1:
-                self._due = due = self.clock.now + self._span
-                if self._timer_due is None:
-                    self.arm(due)
-            if len(batch) >= self._count and not self._stopped:
-                self._batch = []
-                self._emit(batch)
+        buffer = self._buffer
+        buffer.append(value)
+        if len(buffer) >= self._count:
+            with self._lock:
+                self._flush(partial=False)
+        elif self._due is None:
+            with self._lock:
+                if self._due is None:
+                    self._start_batch()
 
     def on_timer(self, due: datetime) -> datetime | None:
-        if not self._batch:
+        if self._due is None:
             return None
-        assert self._due is not None
         if due >= self._due:
-            self.drain()
+            self._flush(partial=True)
             return None
         return self._due  # left over from a batch flushed by count
 
     def drain(self) -> None:
-        if self._batch and not self._stopped:
-            batch, self._batch = self._batch, []
-            self._emit(batch)
+        self.emit_chunks(self._buffer, self._count, partial=True)
+
+    def _flush(self, *, partial: bool) -> None:
+        # Caller holds the lock.
+        self.emit_chunks(self._buffer, self._count, partial=partial)
+        self._due = None
+        self._start_batch()
+
+    def _start_batch(self) -> None:
+        # Caller holds the lock; starts the clock of what the buffer holds.
+        if self._buffer and not self._stopped:
+            self._due = due = self.clock.now + self._span
+            self.arm(due)
 
 
 def sliding_window_with_time(

@@ -1,0 +1,178 @@
+"""Batching operators side by side: plain Python, bare reactivex, reactivex's
+buffers and rxbatch's, in one run, as items per second and ratios.
+
+    python benchmarks/bench_operators.py [--items N] [--rounds R]
+
+Every case consumes the same ``range(N)`` and checks that it saw every item
+(a broken operator cannot post a good number). Every case runs once per round
+(``--rounds R``), and the table shows medians across rounds. Prints a markdown table and checks the targets of
+issue 2; exits 1 if one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import reactivex
+from reactivex import operators as ops
+
+import rxbatch
+
+Operator = Callable[[reactivex.Observable[int]], reactivex.Observable[Any]]
+
+
+def plain_loop(n: int) -> int:
+    """The limit: batch a range into lists of 100 with no Rx at all."""
+    seen = 0
+    batch: list[int] = []
+    for item in range(n):
+        batch.append(item)
+        if len(batch) == 100:
+            seen += len(batch)
+            batch = []
+    return seen + len(batch)
+
+
+def through(operator: Operator | None, *, windowed: bool = False) -> Callable[[int], int]:
+    """A case that pipes ``range(n)`` through ``operator`` and counts items out."""
+
+    def run(n: int) -> int:
+        seen = 0
+
+        def on_item(_: int) -> None:
+            nonlocal seen
+            seen += 1
+
+        def on_batch(batch: list[int]) -> None:
+            nonlocal seen
+            seen += len(batch)
+
+        def on_window(window: list[int]) -> None:
+            nonlocal seen
+            seen += 1 if window else 0
+
+        source = reactivex.from_iterable(range(n))
+        if operator is None:
+            source.subscribe(on_item)
+        else:
+            source.pipe(operator).subscribe(on_window if windowed else on_batch)
+        return seen
+
+    return run
+
+
+CASES: dict[str, tuple[Callable[[int], int], str]] = {
+    # name: (case, what it must count: "items" or "windows")
+    "plain Python loop, lists of 100": (plain_loop, "items"),
+    "reactivex from_iterable (bare source)": (through(None), "items"),
+    "reactivex buffer_with_count(100)": (through(ops.buffer_with_count(100)), "items"),
+    "rxbatch buffer_with_count(100)": (through(rxbatch.buffer_with_count(100)), "items"),
+    "reactivex buffer_with_time_or_count(3600, 100)": (
+        through(ops.buffer_with_time_or_count(3600.0, 100)),
+        "items",
+    ),
+    "rxbatch buffer_with_time_or_count(3600, 100)": (
+        through(rxbatch.buffer_with_time_or_count(3600.0, 100)),
+        "items",
+    ),
+    "reactivex buffer_with_count(100, 10)": (
+        through(ops.buffer_with_count(100, 10), windowed=True),
+        "windows",
+    ),
+    "rxbatch sliding_window(100, 10)": (
+        through(rxbatch.sliding_window(100, 10), windowed=True),
+        "windows",
+    ),
+    "rxbatch buffer_with_time(3600)": (through(rxbatch.buffer_with_time(3600.0)), "items"),
+}
+
+# (case, reference, at least this many times as fast)
+TARGETS = [
+    ("rxbatch buffer_with_count(100)", "reactivex buffer_with_count(100)", 10.0),
+    ("rxbatch buffer_with_count(100)", "reactivex from_iterable (bare source)", 0.5),
+    (
+        "rxbatch buffer_with_time_or_count(3600, 100)",
+        "reactivex buffer_with_time_or_count(3600, 100)",
+        8.0,
+    ),
+    ("rxbatch buffer_with_time_or_count(3600, 100)", "rxbatch buffer_with_count(100)", 0.7),
+    ("rxbatch sliding_window(100, 10)", "reactivex buffer_with_count(100, 10)", 30.0),
+]
+
+
+def expected(n: int, unit: str) -> int:
+    return n if unit == "items" else n // 10
+
+
+def settle(threads_before: int) -> None:
+    """Wait (at most 10 s) for threads a case left behind to end.
+
+    reactivex's time operators start a ``threading.Timer`` thread per batch;
+    their cancelled threads wind down after the case and would otherwise
+    slow the case that runs next.
+    """
+    deadline = time.monotonic() + 10.0
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gc.collect()
+
+
+def measure(n: int, rounds: int) -> list[dict[str, float]]:
+    """Items per second of every case, one dict per round."""
+    results: list[dict[str, float]] = []
+    threads_before = threading.active_count()
+    for _ in range(rounds):
+        rates: dict[str, float] = {}
+        for name, (case, unit) in CASES.items():
+            settle(threads_before)
+            start = time.perf_counter()
+            seen = case(n)
+            elapsed = time.perf_counter() - start
+            if seen != expected(n, unit):
+                raise AssertionError(f"{name}: counted {seen}, expected {expected(n, unit)}")
+            rates[name] = n / elapsed
+        results.append(rates)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    rounds = measure(args.items, args.rounds)
+    rates = {name: statistics.median(r[name] for r in rounds) for name in CASES}
+    bare = rates["reactivex from_iterable (bare source)"]
+    print(
+        f"{args.items:,} items, median of {args.rounds} rounds, "
+        f"Python {sys.version.split()[0]}\n"
+    )
+    print("| case | items/s | vs bare source |")
+    print("|---|---:|---:|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:,.0f} | {rate / bare:.2f}x |")
+
+    # A ratio is taken within each round (its two cases ran a few seconds
+    # apart) and the median of the rounds is reported, so that the machine
+    # slowing down between rounds does not skew it.
+    print("\n| target | measured | needed | |")
+    print("|---|---:|---:|---|")
+    missed = 0
+    for case, reference, needed in TARGETS:
+        ratio = statistics.median(r[case] / r[reference] for r in rounds)
+        ok = ratio >= needed
+        missed += not ok
+        print(f"| {case} / {reference} | {ratio:.2f}x | {needed}x | {'ok' if ok else 'MISSED'} |")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

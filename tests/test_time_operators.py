@@ -1,0 +1,224 @@
+"""Virtual-time tests of buffer_with_time, buffer_with_time_or_count and
+sliding_window_with_time: exact emission times, and exactly which timers run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from reactivex.testing import ReactiveTest, TestScheduler
+
+from rxbatch import TimeWindow
+from rxbatch.operators import buffer_with_time, buffer_with_time_or_count, sliding_window_with_time
+
+from .conftest import TimerLog, at
+
+on_next, on_completed, on_error = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.on_error
+subscribe = ReactiveTest.subscribe
+
+
+class TestBufferWithTime:
+    def events(self, scheduler: TestScheduler) -> object:
+        return scheduler.create_hot_observable(
+            on_next(210, "a"),
+            on_next(250, "b"),
+            on_next(300, "c"),  # at a window's end: belongs to the next window
+            on_next(420, "d"),
+            # idle from 500 to 750: no empty batches, no timers
+            on_next(750, "e"),
+            on_completed(780),
+        )
+
+    def test_tumbling_windows_aligned_to_subscription(self, scheduler: TestScheduler) -> None:
+        xs = self.events(scheduler)
+        timers = TimerLog(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time(100, scheduler=timers)))
+        assert results.messages == [
+            on_next(300, ["a", "b"]),
+            on_next(400, ["c"]),
+            on_next(500, ["d"]),
+            on_next(780, ["e"]),  # pending at completion
+            on_completed(780),
+        ]
+        assert xs.subscriptions == [subscribe(200, 780)]
+        assert timers.due == [300, 400, 500, 800]  # none for the idle windows
+
+    def test_accepts_a_timedelta_and_the_subscribe_scheduler(self, scheduler: TestScheduler) -> None:
+        xs = self.events(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time(timedelta(seconds=100))))
+        assert [m.time for m in results.messages] == [300, 400, 500, 780, 780]
+
+    def test_emits_pending_items_before_an_error(self, scheduler: TestScheduler) -> None:
+        error = RuntimeError("boom")
+        xs = scheduler.create_hot_observable(on_next(210, 1), on_next(220, 2), on_error(250, error))
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time(100)))
+        assert results.messages == [on_next(250, [1, 2]), on_error(250, error)]
+
+    def test_disposal_mid_window_cancels_the_timer(self, scheduler: TestScheduler) -> None:
+        xs = self.events(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time(100)), disposed=260)
+        assert results.messages == []
+        assert xs.subscriptions == [subscribe(200, 260)]
+        assert scheduler._queue.items == []  # the window timer at 300 is gone
+
+
+class TestBufferWithTimeOrCount:
+    def test_flushes_on_count_then_timer_then_completion(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(
+            on_next(210, 1), on_next(220, 2), on_next(230, 3),  # count reached
+            on_next(300, 4),  # timer: 300 + 50
+            on_next(400, 5), on_completed(420),  # flushed at completion
+        )  # fmt: skip
+        timers = TimerLog(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 3, scheduler=timers)))
+        assert results.messages == [
+            on_next(230, [1, 2, 3]),
+            on_next(350, [4]),
+            on_next(420, [5]),
+            on_completed(420),
+        ]
+        assert xs.subscriptions == [subscribe(200, 420)]
+        # 260 is the timer of the first batch, which count flushed: it fires,
+        # finds nothing pending and does not re-arm while the stream is idle.
+        assert timers.due == [260, 350, 450]
+
+    def test_timer_starts_at_the_first_item_not_on_a_grid(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(on_next(290, "late"), on_completed(1000))
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(100, 10)))
+        assert results.messages == [on_next(390, ["late"]), on_completed(1000)]
+
+    def test_leftover_timer_never_flushes_the_next_batch_early(
+        self, scheduler: TestScheduler
+    ) -> None:
+        xs = scheduler.create_hot_observable(
+            on_next(210, 1), on_next(220, 2), on_next(230, 3),  # count flush; its timer is due 260
+            on_next(250, 4),  # a new batch, due 300
+            on_completed(500),
+        )  # fmt: skip
+        timers = TimerLog(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 3, scheduler=timers)))
+        assert results.messages == [on_next(230, [1, 2, 3]), on_next(300, [4]), on_completed(500)]
+        assert timers.due == [260, 300]  # the 260 timer re-armed for 300
+
+    def test_busy_stream_schedules_about_one_timer_per_timespan(
+        self, scheduler: TestScheduler
+    ) -> None:
+        # 100 items one tick apart in batches of 2: 50 batches, 2 timers.
+        xs = scheduler.create_hot_observable(
+            [on_next(201 + i, i) for i in range(100)] + [on_completed(400)]
+        )
+        timers = TimerLog(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 2, scheduler=timers)))
+        assert len(results.messages) == 51
+        assert timers.due == [251, 301]
+
+    def test_idle_stream_schedules_no_timers(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(on_completed(900))
+        timers = TimerLog(scheduler)
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(10, 5, scheduler=timers)))
+        assert results.messages == [on_completed(900)]
+        assert timers.due == []
+
+    def test_emits_pending_batch_before_an_error(self, scheduler: TestScheduler) -> None:
+        error = RuntimeError("boom")
+        xs = scheduler.create_hot_observable(on_next(210, 1), on_error(230, error))
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 3)))
+        assert results.messages == [on_next(230, [1]), on_error(230, error)]
+
+    def test_disposal_mid_batch_emits_nothing_and_cancels_the_timer(
+        self, scheduler: TestScheduler
+    ) -> None:
+        xs = scheduler.create_hot_observable(on_next(210, 1), on_next(220, 2), on_completed(500))
+        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 3)), disposed=240)
+        assert results.messages == []
+        assert xs.subscriptions == [subscribe(200, 240)]
+        assert all(item.duetime != at(scheduler, 260) for item, _ in scheduler._queue.items)
+
+    def test_subscriber_error_in_a_timer_flush_goes_to_on_error(
+        self, scheduler: TestScheduler
+    ) -> None:
+        # A timer flush has no caller to raise to: the error goes downstream
+        # and the source is unsubscribed.
+        xs = scheduler.create_hot_observable(on_next(210, 1), on_next(300, 2), on_completed(500))
+        received: list[object] = []
+        failure = ValueError("subscriber failed")
+
+        def on_batch(batch: list[int]) -> None:
+            raise failure
+
+        def create(*_: object) -> None:
+            xs.pipe(buffer_with_time_or_count(50, 3, scheduler=scheduler)).subscribe(
+                on_batch, received.append, lambda: received.append("completed")
+            )
+
+        scheduler.schedule_absolute(200, create)
+        scheduler.start()
+        assert received == [failure]
+        assert xs.subscriptions == [subscribe(200, 260)]
+
+
+class TestSlidingWindowWithTime:
+    def window(self, scheduler: TestScheduler, start: int, end: int, items: list[str]) -> TimeWindow[str]:
+        return TimeWindow(at(scheduler, start), at(scheduler, end), items)
+
+    def test_overlapping_windows_every_slide(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(
+            on_next(210, "a"),
+            on_next(260, "b"),
+            on_next(300, "c"),  # at a tick: in the window that ends there
+            on_next(410, "d"),
+            on_completed(420),
+        )
+        timers = TimerLog(scheduler)
+        results = scheduler.start(
+            lambda: xs.pipe(sliding_window_with_time(100, 50, scheduler=timers))
+        )
+        w = self.window
+        assert results.messages == [
+            on_next(250, w(scheduler, 150, 250, ["a"])),
+            on_next(300, w(scheduler, 200, 300, ["a", "b", "c"])),
+            on_next(350, w(scheduler, 250, 350, ["b", "c"])),
+            on_next(420, w(scheduler, 320, 420, ["d"])),
+            on_completed(420),
+        ]
+        # The 400 tick finds the window (300, 400] empty, emits nothing and
+        # stops ticking; "d" arms the 450 tick, which completion cancels.
+        assert timers.due == [250, 300, 350, 400, 450]
+
+    def test_hopping_windows_sample_the_stream(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(
+            on_next(210, "a"),  # in no window: (230, 250] starts after it
+            on_next(240, "b"),
+            on_next(345, "c"),
+            on_completed(500),
+        )
+        results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(20, 50)))
+        assert results.messages == [
+            on_next(250, self.window(scheduler, 230, 250, ["b"])),
+            on_next(350, self.window(scheduler, 330, 350, ["c"])),
+            on_completed(500),
+        ]
+
+    def test_last_window_is_emitted_before_an_error(self, scheduler: TestScheduler) -> None:
+        error = RuntimeError("boom")
+        xs = scheduler.create_hot_observable(on_next(210, "a"), on_next(260, "b"), on_error(280, error))
+        results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(100, 50)))
+        assert results.messages == [
+            on_next(250, self.window(scheduler, 150, 250, ["a"])),
+            on_next(280, self.window(scheduler, 180, 280, ["a", "b"])),
+            on_error(280, error),
+        ]
+
+    def test_no_repeat_at_completion_without_new_items(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(on_next(210, "a"), on_completed(260))
+        results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(100, 50)))
+        assert results.messages == [
+            on_next(250, self.window(scheduler, 150, 250, ["a"])),
+            on_completed(260),
+        ]
+
+    def test_disposal_emits_nothing_more(self, scheduler: TestScheduler) -> None:
+        xs = scheduler.create_hot_observable(on_next(210, "a"), on_completed(500))
+        results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(100, 50)), disposed=240)
+        assert results.messages == []
+        assert xs.subscriptions == [subscribe(200, 240)]
+        assert scheduler._queue.items == []
