@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxbatch import TimeWindow
@@ -177,7 +178,7 @@ class TestSlidingWindowWithTime:
             on_next(250, w(scheduler, 150, 250, ["a"])),
             on_next(300, w(scheduler, 200, 300, ["a", "b", "c"])),
             on_next(350, w(scheduler, 250, 350, ["b", "c"])),
-            on_next(420, w(scheduler, 320, 420, ["d"])),
+            on_next(420, w(scheduler, 350, 450, ["d"])),  # the 450 window, early
             on_completed(420),
         ]
         # The 400 tick finds the window (300, 400] empty, emits nothing and
@@ -204,7 +205,7 @@ class TestSlidingWindowWithTime:
         results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(100, 50)))
         assert results.messages == [
             on_next(250, self.window(scheduler, 150, 250, ["a"])),
-            on_next(280, self.window(scheduler, 180, 280, ["a", "b"])),
+            on_next(280, self.window(scheduler, 200, 300, ["a", "b"])),
             on_error(280, error),
         ]
 
@@ -222,3 +223,34 @@ class TestSlidingWindowWithTime:
         assert results.messages == []
         assert xs.subscriptions == [subscribe(200, 240)]
         assert scheduler._queue.items == []
+
+
+class TestItemAtTheInstantATimerAlreadyFired:
+    """An item can reach an operator at the very tick its window closed, after
+    that window's timer ran (here: the item is scheduled after the timer).
+    It must land in the next window, never in none."""
+
+    def feed(self, scheduler: TestScheduler, subject: Subject[str]) -> None:
+        scheduler.schedule_absolute(210, lambda *_: subject.on_next("a"))
+        # Scheduled at 220, after the operator armed its 250 timer at 210,
+        # so at 250 the timer runs first.
+        scheduler.schedule_absolute(
+            220, lambda *_: scheduler.schedule_absolute(250, lambda *_: subject.on_next("b"))
+        )
+        scheduler.schedule_absolute(400, lambda *_: subject.on_completed())
+
+    def test_tumbling_time_windows(self, scheduler: TestScheduler) -> None:
+        subject: Subject[str] = Subject()
+        self.feed(scheduler, subject)
+        results = scheduler.start(lambda: subject.pipe(sliding_window_with_time(50, 50)))
+        assert results.messages == [
+            on_next(250, TimeWindow(at(scheduler, 200), at(scheduler, 250), ["a"])),
+            on_next(300, TimeWindow(at(scheduler, 250), at(scheduler, 300), ["b"])),
+            on_completed(400),
+        ]
+
+    def test_buffer_with_time(self, scheduler: TestScheduler) -> None:
+        subject: Subject[str] = Subject()
+        self.feed(scheduler, subject)
+        results = scheduler.start(lambda: subject.pipe(buffer_with_time(50)))
+        assert results.messages == [on_next(250, ["a"]), on_next(300, ["b"]), on_completed(400)]

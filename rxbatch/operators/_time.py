@@ -214,9 +214,10 @@ def sliding_window_with_time(
     gives overlapping windows, ``slide > size`` hopping windows that sample
     the stream. Ticks stop while no item is held, so an idle stream schedules
     no timers. Items are kept in arrival order and expire from the front, so
-    the cost per item is amortized O(1). When the source ends or fails at time
-    ``t``, the window ``(t - size, t]`` is emitted once more if items arrived
-    since the last emission and it holds any.
+    the cost per item is amortized O(1). When the source ends or fails, the
+    window in progress (the one the next tick would emit) is emitted early
+    with what it holds, if items arrived since the last tick; so tumbling
+    windows (``slide == size``) hand over every item exactly once.
 
     Args:
         size: Window length, seconds (> 0) or a ``timedelta``.
@@ -271,26 +272,28 @@ class _SlidingTimeSink(Sink[T, TimeWindow[T]]):
                 now = self._last_end + _RESOLUTION
             self._held.append((now, value))
             if self._timer_due is None:
-                ticks = -((self._origin - now) // self._slide)  # ceil: first tick at or after now
-                next_tick = self._origin + ticks * self._slide
-                if next_tick <= self._last_end:
-                    next_tick = self._last_end + self._slide
-                self.arm(next_tick)
+                self.arm(self._next_tick(now))
 
     def on_timer(self, due: datetime) -> datetime | None:
         self._last_end = due
-        self._emit_window(due)
+        self._emit_window(due, due)
         return due + self._slide if self._held else None
 
     def drain(self) -> None:
+        # The window in progress leaves early, holding what has arrived.
         if self._held and self._held[-1][0] > self._last_end:
-            self._emit_window(self.clock.now)
+            self._emit_window(self._next_tick(self.clock.now), self._held[-1][0])
 
-    def _emit_window(self, end: datetime) -> None:
+    def _next_tick(self, now: datetime) -> datetime:
+        """The first tick at or after ``now`` that has not run yet."""
+        ticks = -((self._origin - now) // self._slide)  # ceil
+        return max(self._origin + ticks * self._slide, self._last_end + self._slide)
+
+    def _emit_window(self, end: datetime, last_arrival: datetime) -> None:
         start = end - self._size
         held = self._held
         while held and held[0][0] <= start:
             held.popleft()
-        items = [item for arrived, item in held if arrived <= end]
+        items = [item for arrived, item in held if arrived <= last_arrival]
         if items and not self._stopped:
             self._emit(TimeWindow(start, end, items))

@@ -1,0 +1,154 @@
+"""Property tests: for any items and arrival times, on virtual time.
+
+Arrival times are strictly increasing ticks after the subscription at 200;
+the source completes (or fails) some ticks after the last item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reactivex import Observable
+from reactivex.testing import ReactiveTest, TestScheduler
+
+from rxbatch.operators import (
+    buffer_with_count,
+    buffer_with_time,
+    buffer_with_time_or_count,
+    sliding_window,
+    sliding_window_with_time,
+)
+
+on_next, on_completed, on_error = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.on_error
+
+gaps = st.lists(st.integers(min_value=1, max_value=40), max_size=60)
+tail = st.integers(min_value=1, max_value=200)
+ends_in_error = st.booleans()
+
+
+def run(
+    arrival_gaps: list[int],
+    end_after: int,
+    fail: bool,
+    operator: Callable[[TestScheduler], Callable[[Observable[Any]], Observable[Any]]],
+) -> tuple[list[tuple[int, int]], list[tuple[float, Any]], float]:
+    """Feed items 0..n-1 at the given gaps; return arrivals, emissions, end time."""
+    scheduler = TestScheduler()
+    arrivals, time = [], 200
+    for item, gap in enumerate(arrival_gaps):
+        time += gap
+        arrivals.append((time, item))
+    end = time + end_after
+    error = RuntimeError("end")
+    terminal = on_error(end, error) if fail else on_completed(end)
+    xs = scheduler.create_hot_observable([on_next(t, i) for t, i in arrivals] + [terminal])
+    results = scheduler.start(lambda: xs.pipe(operator(scheduler)), disposed=100_000)
+    *emitted, last = results.messages
+    assert last == terminal, "the terminal notification is forwarded after every batch"
+    return arrivals, [(m.time, m.value.value) for m in emitted], end
+
+
+@given(gaps, tail, ends_in_error, st.integers(min_value=1, max_value=10))
+def test_buffer_with_count_conserves_items(gaps: list[int], end: int, fail: bool, count: int) -> None:
+    arrivals, emitted, _ = run(gaps, end, fail, lambda s: buffer_with_count(count))
+    batches = [batch for _, batch in emitted]
+    assert [i for batch in batches for i in batch] == [i for _, i in arrivals]
+    assert all(len(batch) == count for batch in batches[:-1])
+    assert all(0 < len(batch) <= count for batch in batches)
+
+
+@given(gaps, tail, ends_in_error, st.integers(min_value=1, max_value=10), st.integers(1, 80))
+def test_buffer_with_time_or_count_bounds_size_and_wait(
+    gaps: list[int], end: int, fail: bool, count: int, timespan: int
+) -> None:
+    arrivals, emitted, _ = run(
+        gaps, end, fail, lambda s: buffer_with_time_or_count(timespan, count, scheduler=s)
+    )
+    assert [i for _, batch in emitted for i in batch] == [i for _, i in arrivals]
+    arrived = dict((i, t) for t, i in arrivals)
+    for time, batch in emitted:
+        assert 0 < len(batch) <= count
+        assert all(time - arrived[i] <= timespan for i in batch), "no item waits past timespan"
+        # A batch leaves early only because it is full or the source ended.
+        if len(batch) < count and time - arrived[batch[0]] < timespan:
+            assert (time, batch) == emitted[-1]
+
+
+@given(gaps, tail, ends_in_error, st.integers(1, 80))
+def test_buffer_with_time_emits_each_item_at_its_window_end(
+    gaps: list[int], end: int, fail: bool, timespan: int
+) -> None:
+    arrivals, emitted, end_time = run(
+        gaps, end, fail, lambda s: buffer_with_time(timespan, scheduler=s)
+    )
+    assert [i for _, batch in emitted for i in batch] == [i for _, i in arrivals]
+    arrived = dict((i, t) for t, i in arrivals)
+    for time, batch in emitted:
+        assert batch
+        for i in batch:
+            window_end = 200 + ((arrived[i] - 200) // timespan + 1) * timespan
+            assert time == min(window_end, end_time)
+
+
+def sliding_reference(items: list[int], size: int, step: int) -> list[list[int]]:
+    windows, since = [], 0
+    for n in range(1, len(items) + 1):
+        since += 1
+        if since == step:
+            windows.append(items[max(0, n - size) : n])
+            since = 0
+    if since:
+        windows.append(items[max(0, len(items) - size) :])
+    return windows
+
+
+@given(gaps, tail, ends_in_error, st.integers(1, 8), st.integers(1, 8))
+def test_sliding_window_matches_reference(
+    gaps: list[int], end: int, fail: bool, size: int, step: int
+) -> None:
+    arrivals, emitted, _ = run(gaps, end, fail, lambda s: sliding_window(size, step))
+    items = [i for _, i in arrivals]
+    assert [window for _, window in emitted] == sliding_reference(items, size, step)
+
+
+def sliding_time_reference(
+    arrivals: list[tuple[int, int]], end: int, size: int, slide: int
+) -> list[tuple[int, int, list[int]]]:
+    """(emitted at, window end, items) per the documented semantics."""
+    out, last_tick = [], 200
+    tick = 200 + slide
+    while tick < end:
+        items = [i for t, i in arrivals if tick - size < t <= tick]
+        if items:
+            out.append((tick, tick, items))
+        last_tick = tick
+        tick += slide
+    if any(t > last_tick for t, _ in arrivals):
+        # the window in progress, ending at the first tick not yet run
+        items = [i for t, i in arrivals if tick - size < t <= end]
+        if items:
+            out.append((end, tick, items))
+    return out
+
+
+@settings(max_examples=200)
+@given(gaps, tail, ends_in_error, st.integers(1, 100), st.integers(1, 60))
+def test_sliding_window_with_time_matches_reference(
+    gaps: list[int], end: int, fail: bool, size: int, slide: int
+) -> None:
+    scheduler_box: list[TestScheduler] = []
+
+    def operator(s: TestScheduler) -> Callable[[Observable[Any]], Observable[Any]]:
+        scheduler_box.append(s)
+        return sliding_window_with_time(size, slide, scheduler=s)
+
+    arrivals, emitted, end_time = run(gaps, end, fail, operator)
+    (s,) = scheduler_box
+    got = [(time, s.to_seconds(w.end), w.items) for time, w in emitted]
+    assert got == [(t, float(e), items) for t, e, items in
+                   sliding_time_reference(arrivals, end_time, size, slide)]
+    for _, window in emitted:
+        assert window.end - window.start == s.to_timedelta(float(size))
