@@ -30,7 +30,9 @@ class TimerLog:
         return self.scheduler.schedule(action, state)
 
     def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> abc.DisposableBase:
-        return self.schedule_absolute(self.scheduler.add(self.scheduler.clock, duetime), action, state)
+        return self.schedule_absolute(
+            self.scheduler.add(self.scheduler.clock, duetime), action, state
+        )
 
     def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> abc.DisposableBase:
         self.due.append(self.scheduler.to_seconds(duetime))

@@ -8,7 +8,11 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxbatch.operators import buffer_with_count, sliding_window
 
-on_next, on_completed, on_error = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.on_error
+on_next, on_completed, on_error = (
+    ReactiveTest.on_next,
+    ReactiveTest.on_completed,
+    ReactiveTest.on_error,
+)
 subscribe = ReactiveTest.subscribe
 
 
@@ -42,10 +46,16 @@ class TestBufferWithCount:
         error = RuntimeError("upstream failed")
         xs = five_items(scheduler, on_error(300, error))
         results = scheduler.start(lambda: xs.pipe(buffer_with_count(3)))
-        assert results.messages == [on_next(230, [1, 2, 3]), on_next(300, [4, 5]), on_error(300, error)]
+        assert results.messages == [
+            on_next(230, [1, 2, 3]),
+            on_next(300, [4, 5]),
+            on_error(300, error),
+        ]
         assert xs.subscriptions == [subscribe(200, 300)]
 
-    def test_exact_multiple_emits_no_empty_batch_at_completion(self, scheduler: TestScheduler) -> None:
+    def test_exact_multiple_emits_no_empty_batch_at_completion(
+        self, scheduler: TestScheduler
+    ) -> None:
         xs = scheduler.create_hot_observable(on_next(210, 1), on_next(220, 2), on_completed(230))
         results = scheduler.start(lambda: xs.pipe(buffer_with_count(2)))
         assert results.messages == [on_next(220, [1, 2]), on_completed(230)]
@@ -62,7 +72,9 @@ class TestBufferWithCount:
         assert xs.subscriptions == [subscribe(200, 245)]
 
     def test_count_one_emits_each_item_alone(self, scheduler: TestScheduler) -> None:
-        xs = scheduler.create_hot_observable(on_next(210, "a"), on_next(220, "b"), on_completed(230))
+        xs = scheduler.create_hot_observable(
+            on_next(210, "a"), on_next(220, "b"), on_completed(230)
+        )
         results = scheduler.start(lambda: xs.pipe(buffer_with_count(1)))
         assert results.messages == [on_next(210, ["a"]), on_next(220, ["b"]), on_completed(230)]
 
@@ -97,9 +109,7 @@ class TestBufferWithCount:
         def fail(_: list[int]) -> None:
             raise ValueError("subscriber failed")
 
-        reactivex.from_iterable(range(4)).pipe(buffer_with_count(2)).subscribe(
-            fail, errors.append
-        )
+        reactivex.from_iterable(range(4)).pipe(buffer_with_count(2)).subscribe(fail, errors.append)
         assert [str(e) for e in errors] == ["subscriber failed"]
 
 
@@ -135,7 +145,11 @@ class TestSlidingWindow:
         error = RuntimeError("boom")
         xs = five_items(scheduler, on_error(300, error))
         results = scheduler.start(lambda: xs.pipe(sliding_window(2, 4)))
-        assert results.messages == [on_next(240, [3, 4]), on_next(300, [4, 5]), on_error(300, error)]
+        assert results.messages == [
+            on_next(240, [3, 4]),
+            on_next(300, [4, 5]),
+            on_error(300, error),
+        ]
 
     def test_disposal_emits_nothing_more(self, scheduler: TestScheduler) -> None:
         xs = five_items(scheduler, on_completed(300))

@@ -22,7 +22,11 @@ from rxbatch.operators import (
     sliding_window_with_time,
 )
 
-on_next, on_completed, on_error = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.on_error
+on_next, on_completed, on_error = (
+    ReactiveTest.on_next,
+    ReactiveTest.on_completed,
+    ReactiveTest.on_error,
+)
 
 gaps = st.lists(st.integers(min_value=1, max_value=40), max_size=60)
 tail = st.integers(min_value=1, max_value=200)
@@ -52,7 +56,9 @@ def run(
 
 
 @given(gaps, tail, ends_in_error, st.integers(min_value=1, max_value=10))
-def test_buffer_with_count_conserves_items(gaps: list[int], end: int, fail: bool, count: int) -> None:
+def test_buffer_with_count_conserves_items(
+    gaps: list[int], end: int, fail: bool, count: int
+) -> None:
     arrivals, emitted, _ = run(gaps, end, fail, lambda s: buffer_with_count(count))
     batches = [batch for _, batch in emitted]
     assert [i for batch in batches for i in batch] == [i for _, i in arrivals]
@@ -148,7 +154,9 @@ def test_sliding_window_with_time_matches_reference(
     arrivals, emitted, end_time = run(gaps, end, fail, operator)
     (s,) = scheduler_box
     got = [(time, s.to_seconds(w.end), w.items) for time, w in emitted]
-    assert got == [(t, float(e), items) for t, e, items in
-                   sliding_time_reference(arrivals, end_time, size, slide)]
+    assert got == [
+        (t, float(e), items)
+        for t, e, items in sliding_time_reference(arrivals, end_time, size, slide)
+    ]
     for _, window in emitted:
         assert window.end - window.start == s.to_timedelta(float(size))

@@ -13,7 +13,11 @@ from rxbatch.operators import buffer_with_time, buffer_with_time_or_count, slidi
 
 from .conftest import TimerLog, at
 
-on_next, on_completed, on_error = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.on_error
+on_next, on_completed, on_error = (
+    ReactiveTest.on_next,
+    ReactiveTest.on_completed,
+    ReactiveTest.on_error,
+)
 subscribe = ReactiveTest.subscribe
 
 
@@ -43,7 +47,9 @@ class TestBufferWithTime:
         assert xs.subscriptions == [subscribe(200, 780)]
         assert timers.due == [300, 400, 500, 800]  # none for the idle windows
 
-    def test_accepts_a_timedelta_and_the_subscribe_scheduler(self, scheduler: TestScheduler) -> None:
+    def test_accepts_a_timedelta_and_the_subscribe_scheduler(
+        self, scheduler: TestScheduler
+    ) -> None:
         xs = self.events(scheduler)
         results = scheduler.start(lambda: xs.pipe(buffer_with_time(timedelta(seconds=100))))
         assert [m.time for m in results.messages] == [300, 400, 500, 780, 780]
@@ -70,7 +76,9 @@ class TestBufferWithTimeOrCount:
             on_next(400, 5), on_completed(420),  # flushed at completion
         )  # fmt: skip
         timers = TimerLog(scheduler)
-        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 3, scheduler=timers)))
+        results = scheduler.start(
+            lambda: xs.pipe(buffer_with_time_or_count(50, 3, scheduler=timers))
+        )
         assert results.messages == [
             on_next(230, [1, 2, 3]),
             on_next(350, [4]),
@@ -96,7 +104,9 @@ class TestBufferWithTimeOrCount:
             on_completed(500),
         )  # fmt: skip
         timers = TimerLog(scheduler)
-        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 3, scheduler=timers)))
+        results = scheduler.start(
+            lambda: xs.pipe(buffer_with_time_or_count(50, 3, scheduler=timers))
+        )
         assert results.messages == [on_next(230, [1, 2, 3]), on_next(300, [4]), on_completed(500)]
         assert timers.due == [260, 300]  # the 260 timer re-armed for 300
 
@@ -108,14 +118,18 @@ class TestBufferWithTimeOrCount:
             [on_next(201 + i, i) for i in range(100)] + [on_completed(400)]
         )
         timers = TimerLog(scheduler)
-        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(50, 2, scheduler=timers)))
+        results = scheduler.start(
+            lambda: xs.pipe(buffer_with_time_or_count(50, 2, scheduler=timers))
+        )
         assert len(results.messages) == 51
         assert timers.due == [251, 301]
 
     def test_idle_stream_schedules_no_timers(self, scheduler: TestScheduler) -> None:
         xs = scheduler.create_hot_observable(on_completed(900))
         timers = TimerLog(scheduler)
-        results = scheduler.start(lambda: xs.pipe(buffer_with_time_or_count(10, 5, scheduler=timers)))
+        results = scheduler.start(
+            lambda: xs.pipe(buffer_with_time_or_count(10, 5, scheduler=timers))
+        )
         assert results.messages == [on_completed(900)]
         assert timers.due == []
 
@@ -158,7 +172,9 @@ class TestBufferWithTimeOrCount:
 
 
 class TestSlidingWindowWithTime:
-    def window(self, scheduler: TestScheduler, start: int, end: int, items: list[str]) -> TimeWindow[str]:
+    def window(
+        self, scheduler: TestScheduler, start: int, end: int, items: list[str]
+    ) -> TimeWindow[str]:
         return TimeWindow(at(scheduler, start), at(scheduler, end), items)
 
     def test_overlapping_windows_every_slide(self, scheduler: TestScheduler) -> None:
@@ -201,7 +217,9 @@ class TestSlidingWindowWithTime:
 
     def test_last_window_is_emitted_before_an_error(self, scheduler: TestScheduler) -> None:
         error = RuntimeError("boom")
-        xs = scheduler.create_hot_observable(on_next(210, "a"), on_next(260, "b"), on_error(280, error))
+        xs = scheduler.create_hot_observable(
+            on_next(210, "a"), on_next(260, "b"), on_error(280, error)
+        )
         results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(100, 50)))
         assert results.messages == [
             on_next(250, self.window(scheduler, 150, 250, ["a"])),
