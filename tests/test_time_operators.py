@@ -4,6 +4,7 @@ sliding_window_with_time: exact emission times, and exactly which timers run."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
@@ -272,3 +273,31 @@ class TestItemAtTheInstantATimerAlreadyFired:
         self.feed(scheduler, subject)
         results = scheduler.start(lambda: subject.pipe(buffer_with_time(50)))
         assert results.messages == [on_next(250, ["a"]), on_next(300, ["b"]), on_completed(400)]
+
+
+class LateTimers(TimerLog):
+    """Timers that fire ``lag`` ticks after they are due, like a busy timer thread."""
+
+    def __init__(self, scheduler: TestScheduler, lag: float) -> None:
+        super().__init__(scheduler)
+        self.lag = lag
+
+    def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> Any:
+        late = self.scheduler.to_seconds(duetime) + self.lag
+        return super().schedule_absolute(late, action, state)
+
+
+def test_windows_whose_timer_is_late_are_emitted_before_completion(
+    scheduler: TestScheduler,
+) -> None:
+    xs = scheduler.create_hot_observable(
+        on_next(210, "a"), on_next(260, "b"), on_next(305, "c"), on_completed(310)
+    )
+    late = LateTimers(scheduler, lag=30)
+    results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(50, 50, scheduler=late)))
+    assert results.messages == [
+        on_next(280, TimeWindow(at(scheduler, 200), at(scheduler, 250), ["a"])),  # 30 late
+        on_next(310, TimeWindow(at(scheduler, 250), at(scheduler, 300), ["b"])),  # overdue
+        on_next(310, TimeWindow(at(scheduler, 300), at(scheduler, 350), ["c"])),  # in progress
+        on_completed(310),
+    ]

@@ -280,9 +280,15 @@ class _SlidingTimeSink(Sink[T, TimeWindow[T]]):
         return due + self._slide if self._held else None
 
     def drain(self) -> None:
-        # The window in progress leaves early, holding what has arrived.
+        now = self.clock.now
+        # Ticks already due whose timer has not run (a busy timer thread runs
+        # late) go first, in order, so their items are not expired unseen.
+        due = self._timer_due
+        while due is not None and due < now:
+            due = self.on_timer(due)
+        # Then the window in progress leaves early, holding what has arrived.
         if self._held and self._held[-1][0] > self._last_end:
-            self._emit_window(self._next_tick(self.clock.now), self._held[-1][0])
+            self._emit_window(self._next_tick(now), self._held[-1][0])
 
     def _next_tick(self, now: datetime) -> datetime:
         """The first tick at or after ``now`` that has not run yet."""
