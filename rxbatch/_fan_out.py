@@ -236,6 +236,8 @@ class _Run(Generic[T, R]):
         self.reader = self.store.reader()
         self.clock = options.scheduler or _default_retry_clock()
         self.upstream = SingleAssignmentDisposable()
+        self.plain_prep = self.node.is_default("prep")
+        self.plain_post = self.node.is_default("post")
 
         self.lock = threading.RLock()
         self.room = threading.Condition(self.lock)
@@ -249,6 +251,7 @@ class _Run(Generic[T, R]):
         self.running = 0
         self.pumping = False
         self.in_flight = 0
+        self.blocked = 0  # producers waiting in _admit
         self.finished = False  # upstream ended (completed or failed)
         self.final_error: Exception | None = None
         self.stopped = False  # terminated downstream or disposed: emit nothing more
@@ -287,8 +290,14 @@ class _Run(Generic[T, R]):
                 self._batch_done(batch)
         if not batch_items:
             self._emit_ready()
-        for position in range(len(batch_items)):
-            self._prep(_Task(batch, position))
+        elif self.plain_prep:  # the default prep: the item itself, no step to run
+            tasks = [_Task(batch, position, item) for position, item in enumerate(batch_items)]
+            with self.lock:
+                self.waiting.extend(tasks)
+            self._pump()
+        else:
+            for position in range(len(batch_items)):
+                self._prep(_Task(batch, position))
 
     def on_completed(self) -> None:
         self._upstream_ended(None)
@@ -319,7 +328,11 @@ class _Run(Generic[T, R]):
                     "which fan_out needs to finish them; deliver batches from another thread, "
                     "raise max_in_flight, or give fan_out a scheduler of its own"
                 )
-            self.room.wait()
+            self.blocked += 1
+            try:
+                self.room.wait()
+            finally:
+                self.blocked -= 1
 
     def _needed_thread(self) -> str | None:
         """Name the reason blocking the current thread would deadlock, if any."""
@@ -391,7 +404,10 @@ class _Run(Generic[T, R]):
         except BaseException as error:
             self._exec_failed(task, error)
         else:
-            self._post(task, result)
+            if self.plain_post:
+                self._finish(task, result, None, "default")
+            else:
+                self._post(task, result)
 
     def _exec_failed(self, task: _Task[T], error: BaseException) -> None:
         attempts = task.batch.attempts[task.position]
@@ -486,7 +502,8 @@ class _Run(Generic[T, R]):
                 batch.errors[position] = error
             batch.remaining -= 1
             self.in_flight -= 1
-            self.room.notify_all()
+            if self.blocked:
+                self.room.notify_all()
             if batch.remaining == 0:
                 self._batch_done(batch)
         self._emit_ready()
@@ -525,6 +542,8 @@ class _Run(Generic[T, R]):
 
     def _emit_ready(self) -> None:
         """Deliver queued emissions in order; one thread at a time, never under the lock."""
+        if not self.ready:
+            return  # whoever queues an emission calls this afterwards
         with self.lock:
             if self.emitting:
                 return

@@ -120,7 +120,11 @@ class Node(Generic[T, R]):
     @property
     def has_fallback(self) -> bool:
         """Whether this node replaces a failed exec with a fallback result."""
-        return "fallback" in vars(self) or type(self).fallback is not Node.fallback
+        return not self.is_default("fallback")
+
+    def is_default(self, step: str) -> bool:
+        """Whether ``step`` is Node's own default, neither given nor overridden."""
+        return step not in vars(self) and getattr(type(self), step) is getattr(Node, step)
 
     def is_async(self, step: str) -> bool:
         """Whether ``step`` is a coroutine function (``async def``)."""

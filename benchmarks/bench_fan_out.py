@@ -1,0 +1,171 @@
+"""fan_out side by side with the usual ways to run an I/O-bound function in
+parallel, in one run, as items per second and ratios.
+
+    python benchmarks/bench_fan_out.py [--items N] [--rounds R]
+
+The node sleeps 5 ms (I/O) and 50 run at once, so the ideal is 10,000 items/s.
+Every case checks that it got every result in input order. The second table
+is the overhead per item of ``fan_out`` with a no-op node against a plain
+loop calling the same function. Exits 1 if a target of issue 3 is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import reactivex
+from reactivex import operators as ops
+
+import rxbatch
+
+DELAY = 0.005
+CONCURRENCY = 50
+
+
+def io_bound(x: int) -> int:
+    time.sleep(DELAY)
+    return x
+
+
+async def io_bound_async(x: int) -> int:
+    await asyncio.sleep(DELAY)
+    return x
+
+
+def thread_pool_map(items: list[int]) -> list[int]:
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        return list(pool.map(io_bound, items))
+
+
+def reactivex_flat_map(items: list[int]) -> list[int]:
+    # The common idiom; it keeps no order and no bound of its own, so the
+    # pool's size is the bound, and results are sorted back afterwards.
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        out: list[tuple[int, int]] = (
+            reactivex.from_iterable(enumerate(items))
+            .pipe(
+                ops.flat_map(
+                    lambda pair: reactivex.from_future(pool.submit(io_bound, pair[1])).pipe(
+                        ops.map(lambda result, i=pair[0]: (i, result))
+                    )
+                ),
+                ops.to_list(),
+            )
+            .run()
+        )
+    return [result for _, result in sorted(out)]
+
+
+def asyncio_semaphore(items: list[int]) -> list[int]:
+    async def main() -> list[int]:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(x: int) -> int:
+            async with semaphore:
+                return await io_bound_async(x)
+
+        return await asyncio.gather(*(one(x) for x in items))
+
+    return asyncio.run(main())
+
+
+def fan_out_case(
+    node: Callable[[int], object], batch: int = 100
+) -> Callable[[list[int]], list[int]]:
+    def run(items: list[int]) -> list[int]:
+        batches = [items[i : i + batch] for i in range(0, len(items), batch)]
+        results = (
+            reactivex.from_iterable(batches)
+            .pipe(rxbatch.fan_out(node, max_concurrency=CONCURRENCY), ops.to_list())
+            .run()
+        )
+        return [value for result in results for value in result.results]
+
+    return run
+
+
+CASES: dict[str, Callable[[list[int]], list[int]]] = {
+    "ThreadPoolExecutor(50).map": thread_pool_map,
+    "reactivex flat_map(from_future(submit))": reactivex_flat_map,
+    "asyncio gather + Semaphore(50)": asyncio_semaphore,
+    "rxbatch fan_out (thread node)": fan_out_case(io_bound),
+    "rxbatch fan_out (async node)": fan_out_case(rxbatch.Node(exec=io_bound_async)),  # type: ignore[arg-type]
+}
+TARGETS = [
+    ("rxbatch fan_out (thread node)", "ThreadPoolExecutor(50).map", 0.95),
+    ("rxbatch fan_out (thread node)", "reactivex flat_map(from_future(submit))", 1.5),
+]
+
+
+def noop(x: int) -> int:
+    return x
+
+
+def overhead(n: int) -> tuple[float, float]:
+    """Microseconds per item: a plain loop, and fan_out with a no-op node."""
+    start = time.perf_counter()
+    for x in range(n):
+        noop(x)
+    plain = (time.perf_counter() - start) / n * 1e6
+    items = list(range(n))
+    start = time.perf_counter()
+    out = fan_out_case(noop, batch=1000)(items)
+    fanned = (time.perf_counter() - start) / n * 1e6
+    assert out == items
+    return plain, fanned
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    items = list(range(args.items))
+
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        rates: dict[str, float] = {}
+        for name, case in CASES.items():
+            start = time.perf_counter()
+            out = case(items)
+            rates[name] = len(items) / (time.perf_counter() - start)
+            if out != items:
+                raise AssertionError(f"{name}: results missing or out of order")
+        rounds.append(rates)
+    rate = {name: statistics.median(r[name] for r in rounds) for name in CASES}
+    ideal = CONCURRENCY / DELAY
+    print(
+        f"{args.items:,} items, {DELAY * 1000:.0f} ms each, concurrency {CONCURRENCY} "
+        f"(ideal {ideal:,.0f} items/s), median of {args.rounds} rounds, "
+        f"Python {sys.version.split()[0]}\n"
+    )
+    print("| case | items/s | of ideal |")
+    print("|---|---:|---:|")
+    for name, value in rate.items():
+        print(f"| {name} | {value:,.0f} | {value / ideal:.0%} |")
+
+    print("\n| target | measured | needed | |")
+    print("|---|---:|---:|---|")
+    missed = 0
+    for case, reference, needed in TARGETS:
+        ratio = statistics.median(r[case] / r[reference] for r in rounds)
+        ok = ratio >= needed
+        missed += not ok
+        print(f"| {case} / {reference} | {ratio:.2f}x | {needed}x | {'ok' if ok else 'MISSED'} |")
+
+    plain, fanned = overhead(100_000)
+    print("\n| per-item overhead, no-op node | µs/item |")
+    print("|---|---:|")
+    print(f"| plain loop calling it | {plain:.2f} |")
+    print(f"| rxbatch fan_out (batches of 1000, thread pool) | {fanned:.2f} |")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
