@@ -293,3 +293,30 @@ def test_bad_arguments_fail_at_creation(kwargs: dict[str, Any], parameter: str) 
 def test_a_node_that_is_not_callable_fails_at_creation() -> None:
     with pytest.raises(TypeError, match="node must be"):
         fan_out(42)  # type: ignore[arg-type]
+
+
+def test_async_node_runs_on_the_loop_of_an_asyncio_scheduler() -> None:
+    from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
+
+    async def main() -> tuple[list[BatchResult[int, int]], set[int]]:
+        loop = asyncio.get_running_loop()
+        threads: set[int] = set()
+
+        async def double(x: int) -> int:
+            threads.add(threading.get_ident())
+            await asyncio.sleep(0)
+            return 2 * x
+
+        finished: asyncio.Future[list[BatchResult[int, int]]] = loop.create_future()
+        scheduler = AsyncIOThreadSafeScheduler(loop)
+        reactivex.of([1, 2], [3]).pipe(
+            fan_out(Node(exec=double), scheduler=scheduler), ops.to_list()
+        ).subscribe(
+            lambda results: loop.call_soon_threadsafe(finished.set_result, results),
+            lambda error: loop.call_soon_threadsafe(finished.set_exception, error),
+        )
+        return await asyncio.wait_for(finished, HANG), threads
+
+    results, threads = asyncio.run(main())
+    assert [r.results for r in results] == [[2, 4], [6]]
+    assert threads == {threading.get_ident()}  # asyncio.run's loop: this thread
