@@ -10,24 +10,42 @@ Example:
 """
 
 from ._fan_out import fan_out
+from .graph import Graph
 from .node import Node, NodeError, Routed
 from .operators import (
     buffer_with_count,
     buffer_with_time,
     buffer_with_time_or_count,
+    buffer_with_weight,
+    progress,
     sliding_window,
     sliding_window_with_time,
 )
-from .results import BatchError, BatchResult, TimeWindow
+from .patterns import (
+    BatchSizer,
+    adaptive_fan_out,
+    map_reduce,
+    map_reduce_operator,
+    process_in_batches,
+    stream_batches,
+    window_aggregate,
+    worker_pool,
+)
+from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
 from .retry import RetryPolicy
 from .scheduler import MonotonicTimerScheduler, default_scheduler
+from .sources import BadLineError, read_jsonl, read_lines
 from .store import Store, StoreReader
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BadLineError",
     "BatchError",
     "BatchResult",
+    "BatchSizer",
+    "Graph",
+    "MapReduceResult",
     "MonotonicTimerScheduler",
     "Node",
     "NodeError",
@@ -36,12 +54,24 @@ __all__ = [
     "Store",
     "StoreReader",
     "TimeWindow",
+    "WindowResult",
     "__version__",
+    "adaptive_fan_out",
     "buffer_with_count",
     "buffer_with_time",
     "buffer_with_time_or_count",
+    "buffer_with_weight",
     "default_scheduler",
     "fan_out",
+    "map_reduce",
+    "map_reduce_operator",
+    "process_in_batches",
+    "progress",
+    "read_jsonl",
+    "read_lines",
     "sliding_window",
     "sliding_window_with_time",
+    "stream_batches",
+    "window_aggregate",
+    "worker_pool",
 ]

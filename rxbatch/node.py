@@ -130,5 +130,28 @@ class Node(Generic[T, R]):
         """Whether ``step`` is a coroutine function (``async def``)."""
         return inspect.iscoroutinefunction(getattr(self, step))
 
+    def connect(self, action: str, node: Node[Any, Any]) -> Node[Any, Any]:
+        """Route items whose ``post`` returned ``action`` to ``node``; returns ``node``.
+
+        Example:
+            >>> a, b, c = (Node(exec=str, name=n) for n in "abc")
+            >>> a.connect("default", b).connect("default", c) is c
+            True
+        """
+        if not isinstance(action, str):
+            raise TypeError(f"action must be a str, got {action!r}")
+        if not isinstance(node, Node):
+            raise TypeError(f"node must be a Node, got {node!r}")
+        self.successors[action] = node
+        return node
+
+    @property
+    def successors(self) -> dict[str, Node[Any, Any]]:
+        """The nodes this one routes to, by action name."""
+        found: dict[str, Node[Any, Any]] | None = self.__dict__.get("_successors")
+        if found is None:
+            found = self.__dict__["_successors"] = {}
+        return found
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-__all__ = ["BatchError", "BatchResult", "TimeWindow"]
+__all__ = ["BatchError", "BatchResult", "MapReduceResult", "TimeWindow", "WindowResult"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -126,3 +126,39 @@ class BatchError(Exception):
             type(self),
             (self.batch_index, self.failed_indices, self.partial_results, self.errors),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult(Generic[T]):
+    """One time window reduced to a value: what ``window_aggregate`` emits.
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> end = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> WindowResult(end - timedelta(seconds=60), end, 3, 42.0).result
+        42.0
+    """
+
+    start: datetime
+    end: datetime
+    count: int
+    result: T
+
+
+@dataclass(frozen=True, slots=True)
+class MapReduceResult(Generic[T]):
+    """What ``map_reduce`` returns.
+
+    ``aggregates`` maps each key to its group's aggregate, ``count`` is the
+    number of items mapped successfully, and ``errors`` maps the input
+    position of each item whose mapper (or key) failed to its exception;
+    those items are in no group.
+
+    Example:
+        >>> MapReduceResult({"even": 6}, 3, {}).aggregates["even"]
+        6
+    """
+
+    aggregates: dict[Any, T]
+    count: int
+    errors: dict[int, BaseException]

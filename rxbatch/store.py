@@ -85,6 +85,12 @@ class StoreReader:
     def __contains__(self, key: Hashable) -> bool:
         return self._data.contains(self._key(key))
 
+    def _writable(self) -> Store:
+        # For Graph, which runs whole nodes (post included) inside one exec.
+        view = Store.__new__(Store)
+        StoreReader.__init__(view, self._data, self._prefix)
+        return view
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self._prefix!r})"
 
@@ -139,9 +145,7 @@ class Store(StoreReader):
 
     def scope(self, prefix: str) -> Store:
         """A view whose keys live under ``prefix``, sharing this store's data."""
-        view = Store.__new__(Store)
-        StoreReader.__init__(view, self._data, f"{self._prefix}{prefix}/")
-        return view
+        return StoreReader(self._data, f"{self._prefix}{prefix}/")._writable()
 
     def reader(self) -> StoreReader:
         """A read-only view of this store (same prefix, same data)."""

@@ -16,12 +16,16 @@ Example:
 """
 
 from ._count import buffer_with_count, sliding_window
+from ._progress import progress
 from ._time import buffer_with_time, buffer_with_time_or_count, sliding_window_with_time
+from ._weight import buffer_with_weight
 
 __all__ = [
     "buffer_with_count",
     "buffer_with_time",
     "buffer_with_time_or_count",
+    "buffer_with_weight",
+    "progress",
     "sliding_window",
     "sliding_window_with_time",
 ]

@@ -105,6 +105,21 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
             self._timer.dispose()
             self._timer = self._timer_due = None
 
+    def fail(self, error: Exception, *, drain: bool = True) -> None:
+        """End the stream with ``error`` and unsubscribe the source; call with the lock held.
+
+        With ``drain`` (an error in user code, say) the pending items go first.
+        """
+        if self._stopped:
+            return
+        try:
+            if drain:
+                self.drain()
+        finally:
+            self._stop()
+            self._upstream.dispose()
+        self._observer.on_error(error)
+
     def arm(self, due: datetime) -> None:
         """Make sure a timer fires at or before ``due``; call with the lock held."""
         if self._timer_due is not None and self._timer_due <= due:
@@ -123,9 +138,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
             try:
                 next_due = self.on_timer(due)
             except Exception as error:  # raised downstream; no caller on this thread
-                self._stop()
-                self._upstream.dispose()
-                self._observer.on_error(error)
+                self.fail(error, drain=False)
                 return
             if next_due is not None:
                 self.arm(next_due)

@@ -1,0 +1,516 @@
+"""The seed's batch-processing patterns, built from the operators and fan_out.
+
+| the seed's pattern | here |
+|---|---|
+| simple batch processor | ``process_in_batches`` |
+| map-reduce | ``map_reduce``, ``map_reduce_operator`` |
+| continuous batching (StreamBatcher) | ``stream_batches`` |
+| window-based processing (WindowProcessor) | ``window_aggregate`` |
+| worker pool (BatchWorkerPool) | ``worker_pool`` |
+| dynamic batch sizing | ``adaptive_fan_out``, ``BatchSizer`` |
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+import reactivex
+from reactivex import Observable, abc, typing
+from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.subject import Subject
+
+from ._fan_out import fan_out
+from ._validation import positive_int, positive_timespan
+from .node import Node
+from .operators import buffer_with_count, buffer_with_time_or_count, sliding_window_with_time
+from .operators import progress as progress_bar
+from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
+from .retry import RetryPolicy
+from .testing import ImmediateExecutor
+
+__all__ = [
+    "BatchSizer",
+    "adaptive_fan_out",
+    "map_reduce",
+    "map_reduce_operator",
+    "process_in_batches",
+    "stream_batches",
+    "window_aggregate",
+    "worker_pool",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+A = TypeVar("A")
+
+
+def process_in_batches(
+    items: Iterable[T],
+    node: Node[T, R] | Callable[[T], R],
+    *,
+    batch_size: int,
+    max_concurrency: int = 10,
+    retry: RetryPolicy | None = None,
+    progress: bool = False,
+) -> list[R]:
+    """Process a finite iterable in batches and return the results in input order.
+
+    Every batch is processed, even after a failure; if any item failed (after
+    retries), one ``BatchError`` for the whole run is raised at the end:
+    ``failed_indices`` and ``errors`` by position in the whole input,
+    ``partial_results`` one slot per input item, ``batch_index`` the first
+    failing batch. Items are read from ``items`` as room frees up, so a long
+    generator is not drained into memory ahead of the work.
+
+    Args:
+        items: The input, any iterable.
+        node: A ``Node`` or a plain function (its exec).
+        batch_size: Items per batch.
+        max_concurrency: Most items processed at once.
+        retry: Retry policy for failed items.
+        progress: Show a progress bar (needs ``rxbatch[progress]``).
+
+    Raises:
+        BatchError: some items failed; carries every result and error.
+
+    Example:
+        >>> process_in_batches(range(5), lambda x: x * x, batch_size=2)
+        [0, 1, 4, 9, 16]
+    """
+    positive_int("batch_size", batch_size)
+    stages: list[Callable[[Observable[Any]], Observable[Any]]] = [
+        buffer_with_count(batch_size),
+        fan_out(
+            node,
+            max_concurrency=max_concurrency,
+            retry=retry,
+            max_in_flight=max(2 * batch_size, 2 * max_concurrency),
+        ),
+    ]
+    if progress:
+        total = len(items) if isinstance(items, Sequence) else None
+        stages.append(progress_bar(total, desc="items"))
+    batches: list[BatchResult[T, R]] = (
+        reactivex.from_iterable(items).pipe(*stages, ops.to_list()).run()  # type: ignore[call-overload]
+    )
+    results: list[Any] = []
+    errors: dict[int, BaseException] = {}
+    first_failed: int | None = None
+    for batch in batches:
+        offset = len(results)
+        for position, error in batch.errors.items():
+            errors[offset + position] = error
+        if batch.errors and first_failed is None:
+            first_failed = batch.index
+        results.extend(batch.results)
+    if first_failed is not None:
+        raise BatchError(first_failed, tuple(sorted(errors)), results, errors)
+    return results
+
+
+def map_reduce_operator(
+    mapper: Callable[[T], A],
+    reducer: Callable[[list[A]], R],
+    *,
+    key: Callable[[A], Hashable],
+    concurrency: int = 10,
+) -> Callable[[Observable[T]], Observable[MapReduceResult[R]]]:
+    """``map_reduce`` as an operator: one ``MapReduceResult`` when the source completes.
+
+    Example:
+        >>> import reactivex
+        >>> op = map_reduce_operator(len, sum, key=lambda n: n % 2)
+        >>> reactivex.of("a", "bb", "ccc").pipe(op).run().aggregates
+        {1: 4, 0: 2}
+    """
+    if not callable(mapper):
+        raise TypeError(f"mapper must be callable, got {mapper!r}")
+    if not callable(reducer):
+        raise TypeError(f"reducer must be callable, got {reducer!r}")
+    if not callable(key):
+        raise TypeError(f"key must be callable, got {key!r}")
+    positive_int("concurrency", concurrency)
+
+    def map_and_key(item: T) -> tuple[Hashable, A]:
+        mapped = mapper(item)
+        return key(mapped), mapped
+
+    def operator(source: Observable[T]) -> Observable[MapReduceResult[R]]:
+        def subscribe(
+            observer: abc.ObserverBase[MapReduceResult[R]],
+            scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            groups: dict[Hashable, list[A]] = {}
+            errors: dict[int, BaseException] = {}
+            seen = 0
+
+            def on_batch(batch: BatchResult[T, tuple[Hashable, A]]) -> None:
+                nonlocal seen
+                for position, outcome in enumerate(batch.results):
+                    if position in batch.errors:
+                        errors[seen + position] = batch.errors[position]
+                    else:
+                        assert outcome is not None
+                        group, mapped = outcome
+                        groups.setdefault(group, []).append(mapped)
+                seen += len(batch.items)
+
+            def on_completed() -> None:
+                try:
+                    aggregates = {group: reducer(values) for group, values in groups.items()}
+                except Exception as error:  # the user's reducer
+                    observer.on_error(error)
+                    return
+                count = seen - len(errors)
+                observer.on_next(MapReduceResult(aggregates, count, errors))
+                observer.on_completed()
+
+            return source.pipe(
+                buffer_with_count(max(64, 4 * concurrency)),
+                fan_out(map_and_key, max_concurrency=concurrency),
+            ).subscribe(on_batch, observer.on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def map_reduce(
+    items: Iterable[T],
+    mapper: Callable[[T], A],
+    reducer: Callable[[list[A]], R],
+    *,
+    key: Callable[[A], Hashable],
+    concurrency: int = 10,
+) -> MapReduceResult[R]:
+    """Map items in parallel, group the mapped values by ``key``, reduce each group.
+
+    ``reducer`` gets one group's mapped values in input order. An item whose
+    mapper (or key) raises is left out of the groups and listed in
+    ``errors`` by its input position, never silently.
+
+    Example:
+        >>> words = ["apple", "bob", "cherry", "dates"]
+        >>> result = map_reduce(words, len, sum, key=lambda n: "long" if n > 4 else "short")
+        >>> result.aggregates, result.count
+        ({'long': 16, 'short': 3}, 4)
+    """
+    operator = map_reduce_operator(mapper, reducer, key=key, concurrency=concurrency)
+    result: MapReduceResult[R] = reactivex.from_iterable(items).pipe(operator).run()
+    return result
+
+
+def stream_batches(
+    node: Node[T, R] | Callable[[T], R],
+    *,
+    batch_size: int,
+    flush_interval: typing.RelativeTime,
+    max_concurrency: int = 10,
+    scheduler: abc.SchedulerBase | None = None,
+    **fan_out_options: Any,
+) -> Callable[[Observable[T]], Observable[BatchResult[T, R]]]:
+    """The seed's StreamBatcher as one operator: time-or-count batches into ``fan_out``.
+
+    A batch leaves at ``batch_size`` items or ``flush_interval`` after its
+    first item (the seed's ticker also fires while idle; this timer does not),
+    then every item is processed; results come in input order. ``retry``,
+    ``executor``, ``max_in_flight``, ``ordered`` and ``store`` pass through.
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> op = stream_batches(str.upper, batch_size=2, flush_interval=1.0)
+        >>> [r.results for r in reactivex.of("a", "b", "c").pipe(op, ops.to_list()).run()]
+        [['A', 'B'], ['C']]
+    """
+    batch = buffer_with_time_or_count(flush_interval, batch_size, scheduler=scheduler)
+    process = fan_out(node, max_concurrency=max_concurrency, scheduler=scheduler, **fan_out_options)
+
+    def operator(source: Observable[T]) -> Observable[BatchResult[T, R]]:
+        return source.pipe(batch, process)
+
+    return operator
+
+
+def window_aggregate(
+    size: typing.RelativeTime,
+    slide: typing.RelativeTime,
+    aggregate: Callable[[list[T]], R],
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[Observable[T]], Observable[WindowResult[R]]]:
+    """The seed's WindowProcessor: every ``slide``, the last ``size`` of items, reduced.
+
+    Each window of ``sliding_window_with_time(size, slide)`` is passed to
+    ``aggregate(items)``; an error it raises ends the stream. Unlike the
+    seed, which rescans the whole window on every event, expiring old items
+    costs amortized O(1) per item, and idle time costs nothing.
+
+    Example:
+        >>> import reactivex
+        >>> op = window_aggregate(60.0, 10.0, sum)
+        >>> reactivex.of(1, 2, 3).pipe(op).run().result
+        6
+    """
+    if not callable(aggregate):
+        raise TypeError(f"aggregate must be callable, got {aggregate!r}")
+    windows = sliding_window_with_time(size, slide, scheduler=scheduler)
+
+    def reduce(window: TimeWindow[T]) -> WindowResult[R]:
+        return WindowResult(window.start, window.end, len(window.items), aggregate(window.items))
+
+    def operator(source: Observable[T]) -> Observable[WindowResult[R]]:
+        return source.pipe(windows, ops.map(reduce))
+
+    return operator
+
+
+def worker_pool(
+    node: Node[T, R] | Callable[[T], R],
+    *,
+    workers: int,
+    batch_size: int,
+    retry: RetryPolicy | None = None,
+) -> Callable[[Observable[T]], Observable[BatchResult[T, R]]]:
+    """The seed's BatchWorkerPool: whole batches handed to ``workers`` workers.
+
+    Items are cut into batches of ``batch_size``; each batch goes to one
+    worker, which runs its items one after another; results come out in input
+    order even when workers finish out of order. (The seed starts a goroutine
+    per batch; here the number of workers is the bound.)
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> op = worker_pool(lambda x: -x, workers=2, batch_size=2)
+        >>> [r.results for r in reactivex.of(1, 2, 3).pipe(op, ops.to_list()).run()]
+        [[-1, -2], [-3]]
+    """
+    positive_int("workers", workers)
+    positive_int("batch_size", batch_size)
+    inner = fan_out(node, max_concurrency=1, executor=ImmediateExecutor(), retry=retry)
+
+    def run_whole_batch(batch: list[T]) -> BatchResult[T, R]:
+        result: BatchResult[T, R] = reactivex.of(batch).pipe(inner).run()
+        return result
+
+    def operator(source: Observable[T]) -> Observable[BatchResult[T, R]]:
+        def unwrap(outer: BatchResult[list[T], BatchResult[T, R]]) -> BatchResult[T, R]:
+            if outer.errors:  # the batch as a whole could not run: raise its cause
+                raise outer.errors[0]
+            result = outer.results[0]
+            assert result is not None
+            return replace(result, index=outer.index)
+
+        return source.pipe(
+            buffer_with_count(batch_size),
+            ops.map(lambda batch: [batch]),  # one whole batch per worker task
+            fan_out(run_whole_batch, max_concurrency=workers),
+            ops.map(unwrap),
+        )
+
+    return operator
+
+
+class BatchSizer:
+    """The seed's dynamic batch sizing rule, as a small pure class.
+
+    Starts at ``min_batch``. After each batch: doubles (up to ``max_batch``)
+    while the latency per item is under half of ``target_latency``, shrinks
+    to 3/4 when it is over the target, halves when the batch failed; never
+    below ``min_batch`` nor above ``max_batch``.
+
+    Example:
+        >>> sizer = BatchSizer(10, 100, target_latency=0.01)
+        >>> [sizer.record(sizer.size, sizer.size * t) for t in (0.001, 0.001, 0.02, 0.008)]
+        [20, 40, 30, 30]
+        >>> sizer.record(30, 0.1, failed=True)
+        15
+    """
+
+    def __init__(self, min_batch: int, max_batch: int, target_latency: float | timedelta) -> None:
+        positive_int("min_batch", min_batch)
+        positive_int("max_batch", max_batch)
+        if max_batch < min_batch:
+            raise ValueError(f"max_batch must be >= min_batch ({min_batch}), got {max_batch}")
+        self.min_batch = min_batch
+        self.max_batch = max_batch
+        self.target = positive_timespan("target_latency", target_latency).total_seconds()
+        self.size = min_batch
+
+    def record(self, batch_size: int, duration: float, failed: bool = False) -> int:
+        """Account for one batch and return the size of the next."""
+        if failed:
+            size = self.size // 2
+        else:
+            per_item = duration / max(batch_size, 1)
+            if per_item < self.target / 2:
+                size = self.size * 2
+            elif per_item > self.target:
+                size = self.size * 3 // 4
+            else:
+                size = self.size
+        self.size = min(self.max_batch, max(self.min_batch, size))
+        return self.size
+
+
+def adaptive_fan_out(
+    node: Node[T, R] | Callable[[T], R],
+    *,
+    min_batch: int,
+    max_batch: int,
+    target_latency: float | timedelta,
+    max_concurrency: int = 10,
+    batch_retries: int = 2,
+    scheduler: abc.SchedulerBase | None = None,
+    **fan_out_options: Any,
+) -> Callable[[Observable[T]], Observable[BatchResult[T, R]]]:
+    """Batches whose size follows ``BatchSizer`` toward a latency target.
+
+    One batch is processed at a time (its items in parallel through
+    ``fan_out``), so each batch's latency, measured on the scheduler's clock,
+    is its own. After a batch with failures the size halves and its failed
+    items are retried first, at the smaller size, up to ``batch_retries``
+    times; every item appears in exactly one emitted ``BatchResult``, with its
+    final outcome, and results are numbered in the order they leave.
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> op = adaptive_fan_out(abs, min_batch=2, max_batch=8, target_latency=1.0)
+        >>> results = reactivex.from_iterable(range(-7, 7)).pipe(op, ops.to_list()).run()
+        >>> [len(r.items) for r in results]
+        [2, 4, 8]
+    """
+    sizer_args = (min_batch, max_batch, target_latency)
+    BatchSizer(*sizer_args)  # validates now, not at subscription
+    positive_int("batch_retries", batch_retries, minimum=0)
+    process = fan_out(node, max_concurrency=max_concurrency, scheduler=scheduler, **fan_out_options)
+
+    def operator(source: Observable[T]) -> Observable[BatchResult[T, R]]:
+        def subscribe(
+            observer: abc.ObserverBase[BatchResult[T, R]],
+            subscribe_scheduler: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            state = _Adaptive(BatchSizer(*sizer_args), batch_retries, observer)
+            inner = state.batches.pipe(process).subscribe(
+                state.on_result, state.on_error, scheduler=subscribe_scheduler
+            )
+            outer = source.subscribe(
+                state.on_item, state.on_error, state.on_source_done, scheduler=subscribe_scheduler
+            )
+            return CompositeDisposable(outer, inner, Disposable(state.stop))
+
+        return Observable(subscribe)
+
+    return operator
+
+
+class _Adaptive(Generic[T, R]):
+    """One subscription of adaptive_fan_out: feeds fan_out one batch at a time."""
+
+    def __init__(
+        self, sizer: BatchSizer, retries: int, observer: abc.ObserverBase[BatchResult[T, R]]
+    ) -> None:
+        self.sizer = sizer
+        self.retries = retries
+        self.observer = observer
+        self.batches: Subject[list[T]] = Subject()
+        self.lock = threading.RLock()
+        self.pending: deque[tuple[T, int]] = deque()  # (item, retries used)
+        self.in_batch: list[tuple[T, int]] = []
+        self.busy = False
+        self.driving = False
+        self.source_done = False
+        self.stopped = False
+        self.emitted = 0
+
+    def on_item(self, item: T) -> None:
+        with self.lock:
+            self.pending.append((item, 0))
+        self._next()
+
+    def on_source_done(self) -> None:
+        with self.lock:
+            self.source_done = True
+        self._next()
+
+    def on_error(self, error: Exception) -> None:
+        with self.lock:
+            if self.stopped:
+                return
+            self.stopped = True
+        self.observer.on_error(error)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+
+    def _next(self) -> None:
+        """Start the next batch if idle and one is ready; complete when all is done.
+
+        One thread drives at a time: a result delivered inline (a synchronous
+        executor) re-enters here and returns, and the driving loop goes on,
+        so the stack does not grow with the number of batches.
+        """
+        with self.lock:
+            if self.driving:
+                return
+            self.driving = True
+        while True:
+            with self.lock:
+                batch: list[T] | None = None
+                if self.busy or self.stopped:
+                    pass
+                elif self.source_done and not self.pending:
+                    self.stopped = True
+                    self.driving = False
+                    break
+                elif len(self.pending) >= self.sizer.size or (self.source_done and self.pending):
+                    count = min(self.sizer.size, len(self.pending))
+                    self.in_batch = [self.pending.popleft() for _ in range(count)]
+                    self.busy = True
+                    batch = [item for item, _ in self.in_batch]
+                if batch is None:
+                    self.driving = False
+                    return
+            self.batches.on_next(batch)
+        self.batches.on_completed()
+        self.observer.on_completed()
+
+    def on_result(self, result: BatchResult[T, R]) -> None:
+        with self.lock:
+            if self.stopped:
+                return
+            self.sizer.record(len(result.items), result.duration, failed=not result.ok)
+            retried = [
+                position
+                for position, (_, used) in enumerate(self.in_batch)
+                if position in result.errors and used < self.retries
+            ]
+            self.pending.extendleft(
+                (self.in_batch[p][0], self.in_batch[p][1] + 1) for p in reversed(retried)
+            )
+            keep = [p for p in range(len(result.items)) if p not in set(retried)]
+            out = None
+            if keep:
+                out = replace(
+                    result,
+                    index=self.emitted,
+                    items=[result.items[p] for p in keep],
+                    results=[result.results[p] for p in keep],
+                    errors={i: result.errors[p] for i, p in enumerate(keep) if p in result.errors},
+                    attempts=tuple(result.attempts[p] for p in keep),
+                    actions=tuple(result.actions[p] for p in keep),
+                )
+                self.emitted += 1
+            self.busy = False
+        if out is not None:
+            self.observer.on_next(out)
+        self._next()
