@@ -1,0 +1,5 @@
+"""``python -m rxbatch``: the same as the ``rxbatch`` command."""
+
+from .cli import main
+
+main()
