@@ -11,6 +11,7 @@ Example:
 
 from ._fan_out import fan_out
 from .graph import Graph
+from .loader import DeadLetter, Loader, LoadSummary
 from .node import Node, NodeError, Routed
 from .operators import (
     buffer_with_count,
@@ -44,7 +45,10 @@ __all__ = [
     "BatchError",
     "BatchResult",
     "BatchSizer",
+    "DeadLetter",
     "Graph",
+    "LoadSummary",
+    "Loader",
     "MapReduceResult",
     "MonotonicTimerScheduler",
     "Node",
