@@ -12,6 +12,14 @@ Example:
 from ._fan_out import fan_out
 from .graph import Graph
 from .loader import DeadLetter, Loader, LoadSummary
+from .metrics import (
+    BatchMetrics,
+    MetricsPoint,
+    MetricsSnapshot,
+    Progress,
+    ProgressTracker,
+    collect_metrics,
+)
 from .node import Node, NodeError, Routed
 from .operators import (
     buffer_with_count,
@@ -43,6 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BadLineError",
     "BatchError",
+    "BatchMetrics",
     "BatchResult",
     "BatchSizer",
     "DeadLetter",
@@ -50,9 +59,13 @@ __all__ = [
     "LoadSummary",
     "Loader",
     "MapReduceResult",
+    "MetricsPoint",
+    "MetricsSnapshot",
     "MonotonicTimerScheduler",
     "Node",
     "NodeError",
+    "Progress",
+    "ProgressTracker",
     "RetryPolicy",
     "Routed",
     "Store",
@@ -65,6 +78,7 @@ __all__ = [
     "buffer_with_time",
     "buffer_with_time_or_count",
     "buffer_with_weight",
+    "collect_metrics",
     "default_scheduler",
     "fan_out",
     "map_reduce",

@@ -1,0 +1,256 @@
+"""Progress and batch metrics: numbers you can trust, thread-safe, on one clock."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex import operators as ops
+
+from ._validation import positive_int
+from .results import BatchResult
+from .scheduler import default_scheduler
+
+__all__ = [
+    "BatchMetrics",
+    "MetricsPoint",
+    "MetricsSnapshot",
+    "Progress",
+    "ProgressTracker",
+    "collect_metrics",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot of a ``ProgressTracker``.
+
+    ``rate`` is items per second since the start (0 before anything moved);
+    ``eta`` is the seconds left at that rate (None when unknown: no total,
+    or nothing processed yet); ``percent`` is None without a total.
+
+    Example:
+        >>> Progress(50, 200, 25.0, 10.0, 15.0, 5.0).eta
+        15.0
+    """
+
+    processed: int
+    total: int | None
+    percent: float | None
+    rate: float
+    eta: float | None
+    elapsed: float
+
+
+class ProgressTracker:
+    """The seed's progress tracker as a thread-safe object.
+
+    Args:
+        total: Items expected (None if unknown).
+        clock: Zero-argument callable returning seconds; default
+            ``time.monotonic``.
+
+    Example:
+        >>> now = [100.0]
+        >>> tracker = ProgressTracker(10, clock=lambda: now[0])
+        >>> tracker.snapshot().rate, tracker.snapshot().eta
+        (0.0, None)
+        >>> tracker.update(4); now[0] = 102.0
+        >>> tracker.snapshot()
+        Progress(processed=4, total=10, percent=40.0, rate=2.0, eta=3.0, elapsed=2.0)
+    """
+
+    def __init__(self, total: int | None, *, clock: Callable[[], float] | None = None) -> None:
+        if total is not None:
+            positive_int("total", total, minimum=0)
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be a zero-argument callable, got {clock!r}")
+        self.total = total
+        self._clock = clock or time.monotonic
+        self._start = self._clock()
+        self._processed = 0
+        self._lock = threading.Lock()
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` more items as processed."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        with self._lock:
+            self._processed += n
+
+    def snapshot(self) -> Progress:
+        """Where things stand now (frozen)."""
+        with self._lock:
+            processed = self._processed
+        elapsed = max(0.0, self._clock() - self._start)
+        rate = processed / elapsed if elapsed > 0 else 0.0
+        percent = None
+        eta = None
+        if self.total is not None:
+            percent = 100.0 if self.total == 0 else 100.0 * processed / self.total
+            if rate > 0:
+                eta = max(0, self.total - processed) / rate
+            elif processed >= self.total:
+                eta = 0.0
+        return Progress(processed, self.total, percent, rate, eta, elapsed)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsPoint:
+    """One batch in the metrics' time series."""
+
+    time: datetime
+    size: int
+    latency: float
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """Batch metrics at one moment (frozen).
+
+    Latencies are in seconds; ``mean_item_latency`` is total batch time over
+    total items (not the last batch's); ``throughput`` is items per second
+    between the first and the last recorded batch on the metrics' clock (0
+    until two instants are known). Percentiles are over the batches kept in
+    ``series`` (the most recent ``max_points``).
+    """
+
+    batches: int
+    items: int
+    failed_batches: int
+    failed_items: int
+    retries: int
+    total_duration: float
+    mean_duration: float
+    mean_batch_size: float
+    mean_item_latency: float
+    p50_latency: float
+    p95_latency: float
+    p99_latency: float
+    throughput: float
+    series: tuple[MetricsPoint, ...]
+
+
+class BatchMetrics:
+    """Thread-safe batch metrics: counts, means, latency percentiles, a bounded series.
+
+    Args:
+        scheduler: Clock for timestamps and throughput (a ``TestScheduler``
+            gives exact numbers); default: rxbatch's monotonic scheduler.
+        max_points: Most batches kept in the time series (older ones drop
+            off; the totals keep counting).
+
+    Example:
+        >>> metrics = BatchMetrics()
+        >>> metrics.record_batch(size=100, duration=0.5, failed=2)
+        >>> metrics.record_batch(size=50, duration=0.25)
+        >>> s = metrics.snapshot()
+        >>> s.batches, s.items, s.failed_items, s.mean_item_latency
+        (2, 150, 2, 0.005)
+    """
+
+    def __init__(
+        self, *, scheduler: abc.SchedulerBase | None = None, max_points: int = 10_000
+    ) -> None:
+        positive_int("max_points", max_points)
+        self._clock = scheduler or default_scheduler()
+        self._lock = threading.Lock()
+        self._series: deque[MetricsPoint] = deque(maxlen=max_points)
+        self._batches = self._items = self._failed_batches = self._failed_items = 0
+        self._retries = 0
+        self._duration = 0.0
+        self._first: datetime | None = None
+        self._last: datetime | None = None
+
+    def record(self, result: BatchResult[Any, Any]) -> None:
+        """Account for one ``BatchResult`` (size, duration, failures, retries)."""
+        retries = sum(max(0, a - 1) for a in result.attempts)
+        self.record_batch(len(result.items), result.duration, len(result.errors), retries)
+
+    def record_batch(self, size: int, duration: float, failed: int = 0, retries: int = 0) -> None:
+        """Account for one batch given by its numbers."""
+        if size < 0 or failed < 0 or retries < 0 or failed > size:
+            raise ValueError(
+                f"need 0 <= failed <= size and retries >= 0, got size={size}, "
+                f"failed={failed}, retries={retries}"
+            )
+        if not math.isfinite(duration) or duration < 0:
+            raise ValueError(f"duration must be a finite number >= 0, got {duration!r}")
+        now = self._clock.now
+        with self._lock:
+            self._batches += 1
+            self._items += size
+            self._failed_batches += failed > 0
+            self._failed_items += failed
+            self._retries += retries
+            self._duration += duration
+            self._first = self._first or now
+            self._last = now
+            self._series.append(MetricsPoint(now, size, duration, failed))
+
+    def snapshot(self) -> MetricsSnapshot:
+        """The metrics now (frozen)."""
+        with self._lock:
+            series = tuple(self._series)
+            batches, items, duration = self._batches, self._items, self._duration
+            span = (self._last - self._first).total_seconds() if self._first and self._last else 0
+            failed_batches, failed_items, retries = (
+                self._failed_batches,
+                self._failed_items,
+                self._retries,
+            )
+        latencies = sorted(point.latency for point in series)
+        return MetricsSnapshot(
+            batches=batches,
+            items=items,
+            failed_batches=failed_batches,
+            failed_items=failed_items,
+            retries=retries,
+            total_duration=duration,
+            mean_duration=duration / batches if batches else 0.0,
+            mean_batch_size=items / batches if batches else 0.0,
+            mean_item_latency=duration / items if items else 0.0,
+            p50_latency=_percentile(latencies, 50),
+            p95_latency=_percentile(latencies, 95),
+            p99_latency=_percentile(latencies, 99),
+            throughput=items / span if span > 0 else 0.0,
+            series=series,
+        )
+
+
+def _percentile(ordered: list[float], percent: float) -> float:
+    """Linear-interpolated percentile of sorted values (0 when empty)."""
+    if not ordered:
+        return 0.0
+    position = (len(ordered) - 1) * percent / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def collect_metrics(
+    metrics: BatchMetrics,
+) -> Callable[[Observable[BatchResult[T, Any]]], Observable[BatchResult[T, Any]]]:
+    """Tap a ``BatchResult`` stream into ``metrics``, passing every result on.
+
+    Example:
+        >>> import reactivex
+        >>> from rxbatch import fan_out
+        >>> metrics = BatchMetrics()
+        >>> _ = reactivex.of([1, 2], [3]).pipe(fan_out(abs), collect_metrics(metrics)).run()
+        >>> metrics.snapshot().items
+        3
+    """
+    if not isinstance(metrics, BatchMetrics):
+        raise TypeError(f"metrics must be a BatchMetrics, got {metrics!r}")
+    return ops.do_action(metrics.record)
