@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import reactivex
@@ -20,7 +20,7 @@ from rxbatch.testing import ImmediateExecutor
 class Bars:
     """Stands in for tqdm.auto.tqdm and keeps every bar made, to inspect them."""
 
-    made: list[Bars] = []
+    made: ClassVar[list[Bars]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
