@@ -17,7 +17,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import reactivex
 from reactivex import operators as ops
@@ -77,13 +78,16 @@ def asyncio_semaphore(items: list[int]) -> list[int]:
 
 
 def fan_out_case(
-    node: Callable[[int], object], batch: int = 100
+    node: Callable[[int], object], batch: int = 100, **options: Any
 ) -> Callable[[list[int]], list[int]]:
+    """``items`` in batches of ``batch`` through ``fan_out(node, **options)``."""
+    options.setdefault("max_concurrency", CONCURRENCY)
+
     def run(items: list[int]) -> list[int]:
         batches = [items[i : i + batch] for i in range(0, len(items), batch)]
         results = (
             reactivex.from_iterable(batches)
-            .pipe(rxbatch.fan_out(node, max_concurrency=CONCURRENCY), ops.to_list())
+            .pipe(rxbatch.fan_out(node, **options), ops.to_list())
             .run()
         )
         return [value for result in results for value in result.results]
@@ -119,23 +123,15 @@ def overhead(n: int) -> dict[str, float]:
         with ThreadPoolExecutor(10) as pool:
             return list(pool.map(noop, items))
 
-    def fanned(executor: Executor | None) -> Callable[[], list[int]]:
-        def run() -> list[int]:
-            batches = [items[i : i + 1000] for i in range(0, n, 1000)]
-            results = (
-                reactivex.from_iterable(batches)
-                .pipe(rxbatch.fan_out(noop, executor=executor), ops.to_list())
-                .run()
-            )
-            return [value for result in results for value in result.results]
-
-        return run
-
     cases = {
         "plain loop calling it": plain,
         "ThreadPoolExecutor(10).map": pool_map,
-        "rxbatch fan_out, default thread pool": fanned(None),
-        "rxbatch fan_out, ImmediateExecutor (bookkeeping only)": fanned(ImmediateExecutor()),
+        "rxbatch fan_out, default thread pool": lambda: fan_out_case(
+            noop, 1000, max_concurrency=10
+        )(items),
+        "rxbatch fan_out, ImmediateExecutor (bookkeeping only)": lambda: fan_out_case(
+            noop, 1000, executor=ImmediateExecutor()
+        )(items),
     }
     micros = {}
     for name, case in cases.items():

@@ -76,16 +76,13 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
     # -- shared machinery ------------------------------------------------------
 
     def on_completed(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            try:
-                self.drain()
-            finally:
-                self._stop()
-            self._observer.on_completed()
+        self._terminate(self._observer.on_completed)
 
     def on_error(self, error: Exception) -> None:
+        self._terminate(lambda: self._observer.on_error(error))
+
+    def _terminate(self, notify: Callable[[], None]) -> None:
+        """Emit what is pending, stop, then pass the terminal notification on."""
         with self._lock:
             if self._stopped:
                 return
@@ -93,7 +90,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
                 self.drain()
             finally:
                 self._stop()
-            self._observer.on_error(error)
+            notify()
 
     def dispose(self) -> None:
         with self._lock:
