@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import reactivex
+from _report import print_targets
 from reactivex import operators as ops
 
 import rxbatch
@@ -171,14 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in rate.items():
         print(f"| {name} | {value:,.0f} | {value / ideal:.0%} |")
 
-    print("\n| target | measured | needed | |")
-    print("|---|---:|---:|---|")
-    missed = 0
-    for case, reference, needed in TARGETS:
-        ratio = statistics.median(r[case] / r[reference] for r in rounds)
-        ok = ratio >= needed
-        missed += not ok
-        print(f"| {case} / {reference} | {ratio:.2f}x | {needed}x | {'ok' if ok else 'MISSED'} |")
+    missed = print_targets(rounds, TARGETS)
 
     print("\n| per-item overhead, no-op node, 100,000 items | µs/item |")
     print("|---|---:|")

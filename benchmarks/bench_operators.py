@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import reactivex
+from _report import print_targets
 from reactivex import operators as ops
 
 import rxbatch
@@ -164,17 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, rate in rates.items():
         print(f"| {name} | {rate:,.0f} | {rate / bare:.2f}x |")
 
-    # A ratio is taken within each round (its two cases ran a few seconds
-    # apart) and the median of the rounds is reported, so that the machine
-    # slowing down between rounds does not skew it.
-    print("\n| target | measured | needed | |")
-    print("|---|---:|---:|---|")
-    missed = 0
-    for case, reference, needed in TARGETS:
-        ratio = statistics.median(r[case] / r[reference] for r in rounds)
-        ok = ratio >= needed
-        missed += not ok
-        print(f"| {case} / {reference} | {ratio:.2f}x | {needed}x | {'ok' if ok else 'MISSED'} |")
+    missed = print_targets(rounds, TARGETS)
     return 1 if missed else 0
 
 
