@@ -16,6 +16,7 @@ Exits 1 if a target of issue 6 is missed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -70,7 +71,7 @@ def run(command: list[str]) -> tuple[float, float]:
 
 
 def rows(db: Path) -> int:
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
         return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
 
 

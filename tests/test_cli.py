@@ -29,7 +29,7 @@ def rxbatch(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 
 
 def rows(db: Path, table: str = "events") -> list[dict[str, Any]]:
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
         connection.row_factory = sqlite3.Row
         return [dict(row) for row in connection.execute(f'SELECT * FROM "{table}" ORDER BY rowid')]
 
@@ -94,8 +94,9 @@ def test_malformed_lines_go_to_the_dead_letter_file_with_line_numbers(tmp_path: 
 
 def test_a_record_the_database_rejects_is_isolated(tmp_path: Path) -> None:
     db = tmp_path / "out.db"
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
         connection.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, v CHECK (v != 13))")
+        connection.commit()
     source = write_lines(tmp_path / "in.jsonl", [{"id": n, "v": n} for n in range(1, 21)])
     done = rxbatch("load", str(source), "--db", str(db), "--table", "events", "--batch-size", "8")
     assert done.returncode == 0, done.stderr
@@ -165,7 +166,7 @@ def wait_for_rows(db: Path, count: int) -> None:
 
 def _count(db: Path) -> int:
     try:
-        with sqlite3.connect(db) as connection:
+        with contextlib.closing(sqlite3.connect(db)) as connection:
             return int(connection.execute("SELECT count(*) FROM t").fetchone()[0])
     except sqlite3.OperationalError:  # the table does not exist yet
         return 0
