@@ -195,7 +195,9 @@ def test_backpressure_bounds_the_items_held() -> None:
     producer.start()
     producer.join(HANG)
     assert done.wait(HANG)
-    assert held.peak <= 30 and held.peak >= 20
+    # Never more than the limit, or the oversized batch alone; and more than one
+    # batch was held at once, so the limit was in play.
+    assert 5 < held.peak <= 30
     assert [r.index for r in results] == list(range(101))
     assert [x for r in results for x in r.results] == list(range(530))
 
