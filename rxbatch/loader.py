@@ -266,6 +266,7 @@ class Loader:
         self._input = threading.Lock()  # the input's end: reader and stop() agree on it
         self._stopping = False
         self._interrupted = False
+        self._used = False
         self._lines: Subject[Line] = Subject()
 
     def stop(self) -> None:
@@ -278,7 +279,15 @@ class Loader:
             self._lines.on_completed()
 
     def load(self, lines: Iterable[str] | IO[str]) -> LoadSummary:
-        """Load every line (an iterable of str, or a text file); blocks until done."""
+        """Load every line (an iterable of str, or a text file); blocks until done.
+
+        Raises:
+            RuntimeError: this loader has loaded already (make a new one).
+        """
+        with self._input:
+            if self._used:
+                raise RuntimeError("a Loader loads once; make a new Loader for more input")
+            self._used = True
         table = _Table(self.db, self.table)
         started = time.perf_counter()
         counts = {"read": 0, "written": 0, "dead": 0, "batches": 0}

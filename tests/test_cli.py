@@ -218,3 +218,12 @@ def test_table_names_are_quoted(tmp_path: Path, table: str) -> None:
     done = rxbatch("load", str(source), "--db", str(tmp_path / "x.db"), "--table", table)
     assert done.returncode == 0, done.stderr
     assert rows(tmp_path / "x.db", table.replace('"', '""')) == [{"a b": 1, 'c"d': 2}]
+
+
+def test_a_loader_loads_once(tmp_path: Path) -> None:
+    from rxbatch import Loader
+
+    loader = Loader(str(tmp_path / "x.db"), "t")
+    assert loader.load(['{"a": 1}']).written == 1
+    with pytest.raises(RuntimeError, match="loads once"):
+        loader.load(['{"a": 2}'])
