@@ -117,6 +117,22 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
             self._upstream.dispose()
         self._observer.on_error(error)
 
+    def flush_if_due(
+        self, due: datetime, deadline: datetime | None, flush: Callable[[], None]
+    ) -> datetime | None:
+        """For ``on_timer``: flush when the pending batch's ``deadline`` has come.
+
+        A timer armed for an earlier batch (one flushed some other way) fires
+        before the pending batch is due: it re-arms for ``deadline`` instead of
+        flushing early. ``deadline`` None means nothing is pending.
+        """
+        if deadline is None:
+            return None
+        if due >= deadline:
+            flush()
+            return None
+        return deadline
+
     def arm(self, due: datetime) -> None:
         """Make sure a timer fires at or before ``due``; call with the lock held."""
         if self._timer_due is not None and self._timer_due <= due:

@@ -82,12 +82,7 @@ class _TimeSink(Sink[T, list[T]]):
             self._batch.append(value)
 
     def on_timer(self, due: datetime) -> datetime | None:
-        if not self._batch:
-            return None
-        if due >= self._due:
-            self._flush()
-            return None
-        return self._due  # a timer of an earlier window: wait for this one's end
+        return self.flush_if_due(due, self._due if self._batch else None, self._flush)
 
     def drain(self) -> None:
         self._flush()
@@ -177,12 +172,7 @@ class _TimeOrCountSink(ListSink[T]):
                     self._start_batch()
 
     def on_timer(self, due: datetime) -> datetime | None:
-        if self._due is None:
-            return None
-        if due >= self._due:
-            self._flush(partial=True)
-            return None
-        return self._due  # left over from a batch flushed by count
+        return self.flush_if_due(due, self._due, lambda: self._flush(partial=True))
 
     def drain(self) -> None:
         self.emit_chunks(self._buffer, self._count, partial=True)

@@ -106,12 +106,7 @@ class _WeightSink(Sink[T, list[T]]):
                 self.drain()
 
     def on_timer(self, due: datetime) -> datetime | None:
-        if not self._batch or self._due is None:
-            return None
-        if due >= self._due:
-            self.drain()
-            return None
-        return self._due
+        return self.flush_if_due(due, self._due if self._batch else None, self.drain)
 
     def drain(self) -> None:
         if self._batch and not self._stopped:
