@@ -308,7 +308,10 @@ class Loader:
             bad: list[DeadLetter] = []
             for number, text in lines:
                 row = parse(number, text)
-                (bad if isinstance(row, DeadLetter) else rows).append(row)  # type: ignore[arg-type]
+                if isinstance(row, DeadLetter):
+                    bad.append(row)
+                else:
+                    rows.append(row)
             written = table.write(rows) if rows else _Written()
             return _Written(written.written, bad + written.dead)
 

@@ -497,7 +497,8 @@ class _Adaptive(Generic[T, R]):
             self.pending.extendleft(
                 (self.in_batch[p][0], self.in_batch[p][1] + 1) for p in reversed(retried)
             )
-            keep = [p for p in range(len(result.items)) if p not in set(retried)]
+            retried_set = set(retried)
+            keep = [p for p in range(len(result.items)) if p not in retried_set]
             out = None
             if keep:
                 out = replace(

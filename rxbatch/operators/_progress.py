@@ -60,7 +60,7 @@ def progress(
     def amount(value: Any) -> int:
         if count is not None:
             return count(value)
-        if type(value) is list or isinstance(value, list | tuple):
+        if isinstance(value, list | tuple):
             return len(value)
         items = getattr(value, "items", None)
         return len(items) if isinstance(items, list) else 1
