@@ -255,6 +255,7 @@ class _Run(Generic[T, R]):
         self.finished = False  # upstream ended (completed or failed)
         self.final_error: Exception | None = None
         self.stopped = False  # terminated downstream or disposed: emit nothing more
+        self.aborting = False  # ending with an error: admit nothing more
         self.retry_timers: set[abc.DisposableBase] = set()
 
         self.owned_executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -280,7 +281,7 @@ class _Run(Generic[T, R]):
         batch_items = list(items)
         with self.lock:
             self._admit(len(batch_items))
-            if self.stopped:
+            if self.stopped or self.aborting:
                 return
             batch = _Batch(self.next_index, batch_items, self.clock.now)
             self.next_index += 1
@@ -319,7 +320,12 @@ class _Run(Generic[T, R]):
         limit = self.o.max_in_flight
         if limit is None:
             return
-        while not self.stopped and self.in_flight and self.in_flight + size > limit:
+        while (
+            not self.stopped
+            and not self.aborting
+            and self.in_flight
+            and self.in_flight + size > limit
+        ):
             needed = self._needed_thread()
             if needed:
                 raise RuntimeError(
@@ -568,8 +574,13 @@ class _Run(Generic[T, R]):
 
     def _abort(self, error: Exception) -> None:
         with self.lock:
-            if self.stopped:
+            if self.stopped or self.aborting:
                 return
+            # A producer blocked in _admit may hold upstream's lock (a buffer
+            # emits under its lock): wake it before disposing upstream, or
+            # the disposal waits for that lock forever.
+            self.aborting = True
+            self.room.notify_all()
             self.ready.clear()
             self.ready.append(lambda: self.observer.on_error(error))
             self.ready.append(self._release)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +20,7 @@ import reactivex
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
-from rxbatch import BatchResult, Node, RetryPolicy, fan_out
+from rxbatch import BatchResult, Node, RetryPolicy, buffer_with_time_or_count, fan_out
 
 from . import _workers
 
@@ -322,3 +324,65 @@ def test_async_node_runs_on_the_loop_of_an_asyncio_scheduler() -> None:
     results, threads = asyncio.run(main())
     assert [r.results for r in results] == [[2, 4], [6]]
     assert threads == {threading.get_ident()}  # asyncio.run's loop: this thread
+
+
+def blocked_admitting(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits in fan_out's admission (max_in_flight is full)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    waiting = frame is not None and frame.f_code.co_filename == threading.__file__
+    while frame is not None:
+        if frame.f_code.co_name == "_admit":
+            return waiting
+        frame = frame.f_back
+    return False
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + HANG
+    while not condition():
+        assert time.monotonic() < deadline, "condition never came true"
+        time.sleep(0.001)
+
+
+def test_subscriber_error_while_producer_is_blocked_on_max_in_flight_ends_the_stream() -> None:
+    """The abort path must not wait for an upstream lock the blocked producer holds.
+
+    Batch 1 (two slow items) stays in flight; the producer, inside the
+    buffer's lock, blocks admitting batch 2 (2 + 2 > max_in_flight 3). Then
+    the subscriber raises on batch 0's result: fan_out must wake the producer
+    and end the stream with that error, not deadlock disposing the buffer.
+    """
+    release_slow = threading.Event()
+    producer: threading.Thread
+
+    def work(x: str) -> str:
+        if x.startswith("slow"):
+            assert release_slow.wait(HANG)
+        return x
+
+    def on_result(result: BatchResult[str, str]) -> None:
+        wait_until(lambda: blocked_admitting(producer))
+        raise OSError("dead-letter destination is full")
+
+    errors: list[Exception] = []
+    ended = threading.Event()
+    items: Subject[str] = Subject()
+    pipeline = items.pipe(
+        buffer_with_time_or_count(3600, 2),
+        fan_out(work, max_in_flight=3, max_concurrency=4),
+    )
+    pipeline.subscribe(on_result, lambda e: (errors.append(e), ended.set()), ended.set)
+
+    def produce() -> None:
+        for item in ["a", "b", "slow1", "slow2", "c", "d", "e"]:
+            items.on_next(item)  # [c, d] blocks; after the abort, e is ignored
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    try:
+        assert ended.wait(HANG), "fan_out deadlocked in its abort path"
+        producer.join(HANG)
+        assert not producer.is_alive(), "the producer stayed blocked after the abort"
+        assert [str(e) for e in errors] == ["dead-letter destination is full"]
+    finally:
+        release_slow.set()
