@@ -11,7 +11,7 @@ Example:
 
 from ._fan_out import fan_out
 from .graph import Graph
-from .loader import DeadLetter, Loader, LoadSummary
+from .load import DeadLetter, LoadedBatch, Loader, LoadError, LoadSummary
 from .metrics import (
     BatchMetrics,
     MetricsPoint,
@@ -56,7 +56,9 @@ __all__ = [
     "BatchSizer",
     "DeadLetter",
     "Graph",
+    "LoadError",
     "LoadSummary",
+    "LoadedBatch",
     "Loader",
     "MapReduceResult",
     "MetricsPoint",
