@@ -327,11 +327,11 @@ class Loader:
         started = time.perf_counter()
         settings = Settings(
             self.db, self.table, self.pk, self.on_conflict, self.busy_timeout, self.retries,
-            self._aborted,
+            self._aborted, self.journal_mode,
         )  # fmt: skip
         if self.resume and not isinstance(source, str | os.PathLike):
             raise LoadError("resume needs a file path to read again, not a stream", param="source")
-        _, keys = check_target(settings, journal_mode=self.journal_mode)
+        _, keys = check_target(settings)
         if self.on_conflict != "error" and not keys:
             raise LoadError(
                 f"on_conflict={self.on_conflict!r} needs a primary key or UNIQUE index to "
@@ -492,13 +492,13 @@ class Loader:
     def _read(self, lines: Iterator[Line]) -> None:
         try:
             for line in lines:
+                if self._stop_requested.is_set():
+                    break  # a line got after stop() is not read: the input has ended
                 with self._input:
                     if self._input_closed:
                         return
                     self._counts["read"] += 1
                     self._lines.on_next(line)
-                if self._stop_requested.is_set():
-                    break
         except Exception as error:  # reading failed: what was read is still written
             reason = getattr(error, "strerror", None) or error
             self._read_error = LoadError(f"cannot read the source: {reason}").with_cause(error)
@@ -555,8 +555,8 @@ class Loader:
                 outcome.skipped = True
                 return outcome
             except (LoadError, DeadLetterError) as error:
-                if isinstance(error, DeadLetterError):
-                    error = LoadError(f"dead letters: {error}").with_cause(error)
+                if isinstance(error, DeadLetterError):  # the cause: the callback's or OSError
+                    error = LoadError(f"dead letters: {error}").with_cause(error.__cause__ or error)
                 self._fail(error)
                 outcome.skipped = True
                 return outcome

@@ -70,6 +70,7 @@ class Settings:
     busy_timeout: float
     retries: int
     aborted: threading.Event
+    journal_mode: str | None = None
 
 
 @dataclass
@@ -96,9 +97,12 @@ class _Schema:
 
 
 def connect(settings: Settings) -> sqlite3.Connection:
+    """A connection of the load's; a rollback journal mode is set on each (it is not stored)."""
     db = sqlite3.connect(
         settings.path, timeout=_SLICE, isolation_level=None, check_same_thread=False
     )
+    if settings.journal_mode not in (None, "wal"):
+        with_lock(settings, lambda: db.execute(f"PRAGMA journal_mode={settings.journal_mode}"))
     return db
 
 
@@ -462,7 +466,7 @@ def _rejected(error: BaseException) -> str:
 # -- before the load ---------------------------------------------------------------
 
 
-def check_target(settings: Settings, *, journal_mode: str | None) -> tuple[bool, tuple[str, ...]]:
+def check_target(settings: Settings) -> tuple[bool, tuple[str, ...]]:
     """Check the database and table can be loaded into; set the journal mode.
 
     Returns whether the table exists, and the conflict target (primary key
@@ -489,7 +493,7 @@ def check_target(settings: Settings, *, journal_mode: str | None) -> tuple[bool,
     except sqlite3.Error as error:
         raise LoadError(f"cannot open {path}: {error}", param="db") from error
     try:
-        return _check(settings, db, existed, journal_mode)
+        return _check(settings, db, existed)
     except sqlite3.Error as error:
         code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
         if code == 26:  # SQLITE_NOTADB
@@ -504,10 +508,10 @@ def check_target(settings: Settings, *, journal_mode: str | None) -> tuple[bool,
 
 
 def _check(
-    settings: Settings, db: sqlite3.Connection, existed: bool, journal_mode: str | None
+    settings: Settings, db: sqlite3.Connection, existed: bool
 ) -> tuple[bool, tuple[str, ...]]:
     with_lock(settings, lambda: db.execute("PRAGMA schema_version").fetchone())
-    wanted = journal_mode or (None if existed else "wal")
+    wanted = settings.journal_mode or (None if existed else "wal")
     if wanted is not None:
         mode = with_lock(settings, lambda: db.execute(f"PRAGMA journal_mode={wanted}").fetchone())
         if mode is None or str(mode[0]).lower() != wanted:
