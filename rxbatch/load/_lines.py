@@ -57,9 +57,10 @@ def split_lines(
     pieces: list[bytes] = []  # the head of a line that spans chunks
     held = 0  # bytes in pieces
     length = 0  # bytes of that line so far, held or not
-    chunk = _first_chunk(read) if offset == 0 else read(CHUNK)
-    if chunk.startswith(BOM):
-        chunk = chunk[len(BOM) :]
+    at_start = offset == 0
+    chunk = _first_chunk(read) if at_start else read(CHUNK)
+    if at_start and chunk.startswith(BOM):
+        chunk = chunk[len(BOM) :] or read(CHUNK)
         offset += len(BOM)
     while chunk:
         start = 0
