@@ -59,7 +59,7 @@ line_bytes = st.lists(
             b"\xff",
             BOM,
         ]
-    ),  # fmt: skip
+    ),
     max_size=60,
 ).map(b"".join)
 
