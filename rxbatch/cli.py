@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command; every error ends as one line on stderr and an exit status."""
     try:
         code = cli.main(args=argv, prog_name="rxbatch", standalone_mode=False)
+    except KeyboardInterrupt:  # before the load's own handlers are in place
+        code = 130
     except click.ClickException as error:
         hint = ""
         if isinstance(error, click.UsageError) and error.ctx is not None:

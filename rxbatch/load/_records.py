@@ -1,6 +1,7 @@
 """From a line's bytes to a record, or to a dead letter that says why not.
 
-A line is strict UTF-8 holding one JSON object with at least one key.
+A line is strict UTF-8 holding one JSON object with at least one key
+(control characters inside strings are taken as they are).
 Values are never silently changed on the way to SQLite:
 
 * ``NaN`` is refused (SQLite would store it as NULL); ``Infinity`` and
@@ -60,7 +61,9 @@ def _constant(name: str) -> float:
     return Infinity(name.replace("Infinity", "inf"))
 
 
-_decode = json.JSONDecoder(parse_constant=_constant).decode
+# strict=False: a raw control character (a tab, a \r) inside a string is
+# taken as it is, not refused: the value is stored exactly as written.
+_decode = json.JSONDecoder(parse_constant=_constant, strict=False).decode
 _INF, _NINF = math.inf, -math.inf
 
 
