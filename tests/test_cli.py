@@ -271,13 +271,15 @@ def test_a_signal_with_stdin_open_commits_what_was_read_and_exits_promptly(
 def test_ctrl_c_while_reading_a_fifo_exits_130(tmp_path: Path) -> None:
     db, fifo = tmp_path / "out.db", tmp_path / "events.fifo"
     os.mkfifo(fifo)
-    with loading(db, "--flush-interval", "0.05", source=str(fifo)) as process:
-        with open(fifo, "w") as writer:  # the writer stays open
-            writer.write(json.dumps({"n": 1}) + "\n")
-            writer.flush()
-            wait_until(lambda: count(db) == 1)
-            process.send_signal(signal.SIGINT)
-            assert process.wait(HANG) == 130
+    with (
+        loading(db, "--flush-interval", "0.05", source=str(fifo)) as process,
+        open(fifo, "w") as writer,  # the writer stays open
+    ):
+        writer.write(json.dumps({"n": 1}) + "\n")
+        writer.flush()
+        wait_until(lambda: count(db) == 1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(HANG) == 130
     assert rows(db) == [{"n": 1}]
 
 
@@ -495,9 +497,10 @@ def test_help_describes_the_commands() -> None:
     top = rxbatch("--help")
     assert top.returncode == 0 and "load" in top.stdout and "demo" in top.stdout
     load = rxbatch("load", "--help")
-    for option in ("--db", "--table", "--batch-size", "--flush-interval", "--workers",
-                   "--retries", "--busy-timeout", "--pk", "--upsert", "--replace", "--ignore",
-                   "--resume", "--journal-mode", "--dead-letter", "--progress", "--strict"):  # fmt: skip
+    options = ["--db", "--table", "--batch-size", "--flush-interval", "--workers", "--retries",
+               "--busy-timeout", "--pk", "--upsert", "--replace", "--ignore", "--resume",
+               "--journal-mode", "--dead-letter", "--progress", "--strict"]  # fmt: skip
+    for option in options:
         assert option in load.stdout
     assert "WAL" in load.stdout
 
