@@ -60,6 +60,15 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         code = error.exit_code
     except click.Abort:
         code = 130
+    except Exception as error:  # a bug of ours: still one line, unless asked for more
+        if os.environ.get("RXBATCH_TRACEBACK"):
+            raise
+        _say(
+            f"rxbatch: internal error: {type(error).__name__}: {error} "
+            "(set RXBATCH_TRACEBACK=1 to see where)",
+            err=True,
+        )
+        code = 1
     _exit(code if isinstance(code, int) else 0)
 
 

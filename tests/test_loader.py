@@ -76,6 +76,8 @@ def test_an_integer_beyond_64_bits_costs_only_its_record(tmp_path: Path) -> None
         ('{"n": 2, "x": ' + "9" * 5000 + "}", "invalid JSON"),  # beyond Python's int digits limit
         ('{"n": 2, "x": NaN}', "NaN"),
         ('{"n": 2, "x": 1e400}', "too large for a 64-bit float"),
+        ('{"n": 2, "x": -1' + "0" * 250 + "e99}", "too large for a 64-bit float"),
+        ('{"n": 2, "x": 1' + "0" * 400 + ".5}", "too large for a 64-bit float"),
         ('{"n": 2, "x": {"y": Infinity}}', "NaN or Infinity"),
     ],
 )
@@ -339,6 +341,25 @@ def test_a_database_locked_at_start_up_gets_the_retries(tmp_path: Path) -> None:
     finally:
         holder.close()
     assert summary.written == 1
+
+
+def test_abort_while_waiting_for_the_database_at_start_up_returns_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    sql(db, "PRAGMA journal_mode=DELETE", "CREATE TABLE t (a)")
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    loader = Loader(str(db), "t", retries=1000, busy_timeout=5)
+    result: list[LoadSummary] = []
+    loading = threading.Thread(target=lambda: result.append(loader.load(['{"a": 1}'])))
+    loading.start()
+    try:
+        loader.abort()
+        loading.join(HANG)
+    finally:
+        holder.close()
+    assert not loading.is_alive()
+    (summary,) = result
+    assert summary.interrupted and summary.read == 0 and count(db) == 0
 
 
 def test_an_on_dead_letter_that_raises_stops_the_load_with_exact_accounting(

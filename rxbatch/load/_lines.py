@@ -6,14 +6,22 @@ numbers match ``wc -l`` and editors. Each line carries the byte offset just
 after it, which is what ``--resume`` records. A UTF-8 byte order mark at the
 very start is skipped. A line longer than ``max_line_bytes`` is not held in
 memory: its head is kept for the dead letter and the rest is skipped.
+
+Lines come in lists (``line_chunks``), so that what follows pays per read,
+not per line: a list holds at most ``max_lines`` lines, and a shorter one
+goes out whenever the next read would wait for input (a live pipe), so the
+batching downstream sees every line that has arrived.
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add, methodcaller
 
-__all__ = ["CHUNK", "Line", "TooLong", "split_lines"]
+__all__ = ["CHUNK", "Line", "TooLong", "line_chunks", "split_lines", "would_wait"]
 
 CHUNK = 1 << 20  # bytes per read
 BOM = b"\xef\xbb\xbf"
@@ -32,76 +40,141 @@ class TooLong:
 Line = tuple[int, int, "bytes | TooLong"]
 
 
-def split_lines(
+def line_chunks(
     read: Callable[[int], bytes],
     *,
-    offset: int = 0,
-    line: int = 0,
+    max_lines: int,
     max_line_bytes: int,
     on_blank: Callable[[], None],
-) -> Iterator[Line]:
-    """Yield the lines of the byte stream ``read`` returns, numbered after ``line``.
+    offset: int = 0,
+    line: int = 0,
+    waits: Callable[[], bool] | None = None,
+) -> Iterator[list[Line]]:
+    """Yield the lines of the byte stream ``read`` returns, in lists of at most ``max_lines``.
 
     ``read(n)`` returns up to ``n`` bytes, and ``b""`` at the end. ``offset``
-    is the stream's position in its file (for a resumed file, where reading
-    started; a byte order mark is only looked for at offset 0). Blank lines
-    are not yielded: ``on_blank`` counts them. A last line without a line end
-    is a line.
+    and ``line`` say where in its file the stream starts (a resumed file; a
+    byte order mark is only looked for at offset 0). Blank lines are not
+    yielded: ``on_blank`` counts them. A last line without a line end is a
+    line. ``waits()`` tells whether the next read would wait for input; the
+    lines held are yielded before such a read.
 
     Example:
         >>> import io
-        >>> data = io.BytesIO(b'\\xef\\xbb\\xbf{"a": 1}\\r\\n\\n{"b": "x\\ry"}')
-        >>> list(split_lines(data.read, max_line_bytes=100, on_blank=lambda: None))
-        [(1, 13, b'{"a": 1}'), (3, 26, b'{"b": "x\\ry"}')]
+        >>> data = io.BytesIO(b'\\xef\\xbb\\xbf{"a": 1}\\r\\n\\n{"b": "x\\ry"}\\n{}')
+        >>> list(line_chunks(data.read, max_lines=2, max_line_bytes=100, on_blank=lambda: None))
+        [[(1, 13, b'{"a": 1}'), (3, 27, b'{"b": "x\\ry"}')], [(4, 29, b'{}')]]
     """
-    pieces: list[bytes] = []  # the head of a line that spans chunks
-    held = 0  # bytes in pieces
-    length = 0  # bytes of that line so far, held or not
+    held: list[Line] = []
+    head: list[bytes] = []  # the start of a line that spans reads, up to the limit
+    kept = 0  # bytes in head
+    length = 0  # bytes of that line so far, kept or not
     at_start = offset == 0
     chunk = _first_chunk(read) if at_start else read(CHUNK)
     if at_start and chunk.startswith(BOM):
         chunk = chunk[len(BOM) :] or read(CHUNK)
         offset += len(BOM)
     while chunk:
-        start = 0
-        end = chunk.find(b"\n")
-        while end >= 0:
-            if length:  # the line began in an earlier chunk
-                size = length + end - start
-                room = max(0, max_line_bytes - held)
-                text = b"".join(pieces) + chunk[start : min(end, start + room)]
-                pieces, held, length = [], 0, 0
-            else:
-                size = end - start
-                text = chunk[start:end]
-            offset += size + 1
-            line += 1
-            start = end + 1
-            end = chunk.find(b"\n", start)
-            if size > max_line_bytes:
-                yield line, offset, TooLong(text[:max_line_bytes], size)
-            elif text.strip(_BLANK):
-                yield line, offset, text[:-1] if text.endswith(b"\r") else text
-            else:
-                on_blank()
-        rest = chunk[start:]
+        parts = chunk.split(b"\n")
+        rest = parts.pop()
+        if length and parts:  # the first part ends a line begun in an earlier read
+            first = parts.pop(0)
+            size = length + len(first)
+            text = b"".join(head) + first[: max(0, max_line_bytes - kept)]
+            head, kept, length = [], 0, 0
+            offset, line = offset + size + 1, line + 1
+            _keep(line, offset, text, size, max_line_bytes, held, on_blank)
+        if _plain(parts, chunk, max_line_bytes):  # the common case, at C speed
+            count = len(parts)
+            ends = map(add, accumulate(map(len, parts)), range(offset + 1, offset + count + 1))
+            held.extend(zip(range(line + 1, line + count + 1), ends, parts, strict=True))
+            offset += sum(map(len, parts)) + count
+            line += count
+        else:
+            for part in parts:
+                offset, line = offset + len(part) + 1, line + 1
+                _keep(line, offset, part, len(part), max_line_bytes, held, on_blank)
+        while len(held) >= max_lines:
+            yield held[:max_lines]
+            held = held[max_lines:]
         if rest:
             length += len(rest)
-            if held < max_line_bytes:
-                kept = rest[: max_line_bytes - held]
-                pieces.append(kept)
-                held += len(kept)
+            if kept < max_line_bytes:
+                piece = rest[: max_line_bytes - kept]
+                head.append(piece)
+                kept += len(piece)
+        if held and waits is not None and waits():
+            yield held  # the input pauses: what arrived goes on now
+            held = []
         chunk = read(CHUNK)
     if length:
-        offset += length
-        line += 1
-        text = b"".join(pieces)
-        if length > max_line_bytes:
-            yield line, offset, TooLong(text, length)
-        elif text.strip(_BLANK):
-            yield line, offset, text
-        else:
-            on_blank()
+        text = b"".join(head)
+        _keep(line + 1, offset + length, text, length, max_line_bytes, held, on_blank, ended=False)
+    if held:
+        yield held
+
+
+def _keep(
+    number: int,
+    offset: int,
+    text: bytes,
+    size: int,
+    limit: int,
+    held: list[Line],
+    on_blank: Callable[[], None],
+    *,
+    ended: bool = True,
+) -> None:
+    """Add one line to ``held`` (too long: its head; blank: only counted)."""
+    if size > limit:
+        held.append((number, offset, TooLong(text[:limit], size)))
+    elif text.strip(_BLANK):
+        held.append((number, offset, text[:-1] if ended and text.endswith(b"\r") else text))
+    else:
+        on_blank()
+
+
+def _plain(parts: list[bytes], chunk: bytes, limit: int) -> bool:
+    """Whether ``parts`` are lines to keep as they are: no \r, none blank, none too long."""
+    return (
+        bool(parts)
+        and b"\r" not in chunk
+        and max(map(len, parts)) <= limit
+        and all(map(methodcaller("strip", _BLANK), parts))
+    )
+
+
+def split_lines(
+    read: Callable[[int], bytes],
+    *,
+    max_line_bytes: int,
+    on_blank: Callable[[], None],
+    offset: int = 0,
+    line: int = 0,
+) -> Iterator[Line]:
+    """The lines of ``line_chunks`` one by one.
+
+    Example:
+        >>> import io
+        >>> list(split_lines(io.BytesIO(b'{"a": 1}\\n\\n{}').read, max_line_bytes=100,
+        ...                  on_blank=lambda: None))
+        [(1, 9, b'{"a": 1}'), (3, 12, b'{}')]
+    """
+    for chunk in line_chunks(
+        read, max_lines=1 << 16, max_line_bytes=max_line_bytes, on_blank=on_blank,
+        offset=offset, line=line,
+    ):  # fmt: skip
+        yield from chunk
+
+
+def would_wait(fd: int) -> Callable[[], bool]:
+    """For a pipe, FIFO or terminal: whether reading ``fd`` now would wait for input."""
+
+    def waits() -> bool:
+        readable, _, _ = select.select([fd], [], [], 0)
+        return not readable
+
+    return waits
 
 
 def _first_chunk(read: Callable[[int], bytes]) -> bytes:

@@ -1,8 +1,9 @@
 """The ``Loader``: JSON lines into a SQLite table, in batches, nothing lost.
 
-A reader thread cuts the source into lines (``_lines``) and pushes them
-into an Rx pipeline: ``buffer_with_time_or_count`` makes batches (so a pause
-in the input commits what was read within ``flush_interval``), and
+A reader thread cuts the source into lines (``_lines``) and pushes them, a
+read's worth at a time, into an Rx pipeline: ``buffer_with_weight`` (weight:
+lines) makes batches of at most ``batch_size`` lines (so a pause in the input
+commits what was read within ``flush_interval``), and
 ``fan_out`` hands each batch to a writer thread, which parses it
 (``_records``) and writes it in one transaction (``_table``). Batches
 commit in input order, so a checkpoint (``resume``) always marks a prefix of
@@ -18,11 +19,12 @@ import itertools
 import math
 import os
 import sqlite3
+import stat
 import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import IO
@@ -33,14 +35,16 @@ from reactivex.subject import Subject
 from .._fan_out import fan_out
 from .._validation import positive_int
 from ..node import Node
-from ..operators import buffer_with_time_or_count
+from ..operators import buffer_with_weight
 from ..results import BatchResult
+from ..scheduler import MonotonicTimerScheduler
+from ..testing import ImmediateExecutor
 from ._checkpoint import TABLE as CHECKPOINTS
 from ._checkpoint import SourceFile
 from ._dead import CallbackDeadLetters, DeadLetterError, DeadLetters, FileDeadLetters
 from ._errors import Busy, LoadError, Stopped
-from ._lines import Line, split_lines
-from ._records import DeadLetter, fold, parse
+from ._lines import Line, line_chunks, would_wait
+from ._records import DeadLetter, fold, parse_lines
 from ._table import (
     JOURNAL_MODES,
     Conflict,
@@ -185,7 +189,8 @@ class Loader:
         flush_interval: Seconds after a batch's first record when it is
             written even if not full (0.001 to 604800).
         workers: Batches parsed at once (they still commit one at a time, in
-            input order).
+            input order). With 1, each batch is written on the thread that
+            completes it, with no hand-over between threads.
         retries: Further tries of a batch (and of opening the database) when
             the database is busy or locked.
         busy_timeout: Seconds each try waits for a lock.
@@ -281,7 +286,7 @@ class Loader:
         self._used = False
         self._failure: LoadError | None = None  # stops writing
         self._read_error: LoadError | None = None  # stops reading; what was read is written
-        self._lines: Subject[Line] = Subject()
+        self._lines: Subject[list[Line]] = Subject()
         self._counts = {"read": 0, "skipped": 0, "written": 0, "ignored": 0, "batches": 0}
         self._latencies: list[float] = []
         self._targets: list[Target] = []
@@ -331,7 +336,10 @@ class Loader:
         )  # fmt: skip
         if self.resume and not isinstance(source, str | os.PathLike):
             raise LoadError("resume needs a file path to read again, not a stream", param="source")
-        _, keys = check_target(settings)
+        try:
+            _, keys = check_target(settings)
+        except Stopped:  # abort() while waiting for the database
+            return self._summary(started, 0, 0)
         if self.on_conflict != "error" and not keys:
             raise LoadError(
                 f"on_conflict={self.on_conflict!r} needs a primary key or UNIQUE index to "
@@ -341,11 +349,14 @@ class Loader:
         dead = self._dead_letters()
         try:
             opened = self._open(source, settings, dead)
+        except Stopped:
+            dead.close()
+            return self._summary(started, 0, 0)
         except BaseException:
             dead.close()
             raise
         try:
-            reader = self._run(opened.lines, settings, dead, opened.checkpoint)
+            reader = self._run(opened.chunks, settings, dead, opened.checkpoint)
         finally:
             dead.close()
             for target in self._targets:
@@ -376,34 +387,39 @@ class Loader:
         def blank() -> None:
             self._counts["skipped"] += 1  # only the reader thread counts these
 
-        limit = self.max_line_bytes
+        chunks = partial(
+            line_chunks, max_lines=self.batch_size, max_line_bytes=self.max_line_bytes,
+            on_blank=blank,
+        )  # fmt: skip
         if isinstance(source, str | os.PathLike):
             path = os.fspath(source)
             try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+                if not regular:  # a FIFO waits for its writer: open it on the reader thread
+                    if self.resume:
+                        raise LoadError(f"{path}: resume needs a regular file", param="source")
+                    return _Opened(_opened_later(path, chunks))
                 fd = os.open(path, os.O_RDONLY)
             except OSError as error:
                 reason = error.strerror or error
                 raise LoadError(f"cannot read {path}: {reason}", param="source") from error
             try:
                 checkpoint, offset, line = self._resume_point(fd, path, settings, dead)
-                os.lseek(fd, offset, os.SEEK_SET) if offset else None
+                os.lseek(fd, offset, os.SEEK_SET)
             except BaseException:
                 os.close(fd)
                 raise
-            lines = split_lines(
-                partial(os.read, fd), offset=offset, line=line, max_line_bytes=limit,
-                on_blank=blank,
-            )  # fmt: skip
+            lines = chunks(partial(os.read, fd), offset=offset, line=line)
             return _Opened(lines, checkpoint, line, fd)
         stream = getattr(source, "buffer", source)  # a text file's bytes
         read = getattr(stream, "read1", None) or getattr(stream, "read", None)
         if callable(read) and isinstance(read(0), bytes):
-            return _Opened(split_lines(read, max_line_bytes=limit, on_blank=blank))
+            return _Opened(chunks(read, waits=_waits(stream)))
         if isinstance(source, str | bytes) or not isinstance(source, Iterable):
             raise TypeError(
                 f"source must be a path, a file or an iterable of lines, got {source!r}"
             )
-        return _Opened(_item_lines(source, blank))
+        return _Opened(_item_chunks(source, blank))
 
     def _resume_point(
         self, fd: int, path: str, settings: Settings, dead: DeadLetters
@@ -425,7 +441,7 @@ class Loader:
 
     def _run(
         self,
-        lines: Iterator[Line],
+        chunks: Iterator[list[Line]],
         settings: Settings,
         dead: DeadLetters,
         source_file: SourceFile | None,
@@ -462,23 +478,36 @@ class Loader:
             self._fail(LoadError(f"{type(error).__name__}: {error}").with_cause(error))
             done.set()
 
-        def one_unit(lines: list[Line]) -> list[_Batch]:  # a whole batch is one item
-            return [_Batch(next(sequence), lines)]
+        def one_unit(chunks: list[list[Line]]) -> list[_Batch]:  # a whole batch is one item
+            return [_Batch(next(sequence), [line for chunk in chunks for line in chunk])]
 
         writer: Node[_Batch, _Outcome] = Node(exec=write, name="sqlite")
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="rxbatch-load") as pool:
+        # The load's own timer thread: a batch flushed by time is written on
+        # it, and a write waiting for a lock must not hold up other pipelines.
+        clock = MonotonicTimerScheduler()
+        # One worker writes on the thread that completes the batch (the
+        # reader's, or the timer's): no hand-over between threads per batch.
+        pool: Executor = (
+            ImmediateExecutor()
+            if self.workers == 1
+            else ThreadPoolExecutor(self.workers, thread_name_prefix="rxbatch-load")
+        )
+        try:
             self._lines.pipe(
-                buffer_with_time_or_count(self.flush_interval, self.batch_size),
+                buffer_with_weight(
+                    self.batch_size, weight=len, timespan=self.flush_interval, scheduler=clock
+                ),
                 ops.map(one_unit),
                 fan_out(
                     writer,
                     max_concurrency=self.workers,
                     executor=pool,
-                    max_in_flight=2 * self.workers,
+                    max_in_flight=2 * self.workers if self.workers > 1 else None,
+                    scheduler=clock,
                 ),
             ).subscribe(on_result, on_error, done.set)
             reader = threading.Thread(
-                target=self._read, args=(lines,), name="rxbatch-load-reader", daemon=True
+                target=self._read, args=(chunks,), name="rxbatch-load-reader", daemon=True
             )
             reader.start()
             while not done.wait(0.05):
@@ -487,18 +516,21 @@ class Loader:
                         self._close_input()
                     finally:
                         self._input.release()
+        finally:
+            pool.shutdown(wait=True)
+            clock.dispose()
         return reader
 
-    def _read(self, lines: Iterator[Line]) -> None:
+    def _read(self, chunks: Iterator[list[Line]]) -> None:
         try:
-            for line in lines:
+            for chunk in chunks:
                 if self._stop_requested.is_set():
-                    break  # a line got after stop() is not read: the input has ended
+                    break  # lines got after stop() are not read: the input has ended
                 with self._input:
                     if self._input_closed:
                         return
-                    self._counts["read"] += 1
-                    self._lines.on_next(line)
+                    self._counts["read"] += len(chunk)
+                    self._lines.on_next(chunk)
         except Exception as error:  # reading failed: what was read is still written
             reason = getattr(error, "strerror", None) or error
             self._read_error = LoadError(f"cannot read the source: {reason}").with_cause(error)
@@ -534,12 +566,7 @@ class Loader:
         entries: list[Entry] = []
         letters: list[DeadLetter] = []
         if not self._halted():
-            for number, _, raw in batch.lines:
-                record = parse(number, raw)
-                if isinstance(record, DeadLetter):
-                    letters.append(record)
-                else:
-                    entries.append((number, raw, record))
+            entries, letters = parse_lines(batch.lines)
         with turns.turn(batch.seq):
             if self._halted():
                 outcome.skipped = True
@@ -634,7 +661,7 @@ class Loader:
 
 @dataclass(eq=False)
 class _Opened:
-    lines: Iterator[Line]
+    chunks: Iterator[list[Line]]
     checkpoint: SourceFile | None = None  # resume: the file whose progress is recorded
     resumed_after: int = 0
     fd: int | None = None  # a path source's descriptor, closed after the load
@@ -665,16 +692,38 @@ class _Handover:
             self.kept = False
 
 
-def _item_lines(items: Iterable[str | bytes], blank: Callable[[], None]) -> Iterator[Line]:
-    """Lines from an iterable whose every item is one line (a trailing line end is dropped)."""
+def _item_chunks(items: Iterable[str | bytes], blank: Callable[[], None]) -> Iterator[list[Line]]:
+    """Lines from an iterable whose every item is one line (a trailing line end is dropped).
+
+    Each goes on alone: whether the next item would wait (a generator fed by
+    a live source) cannot be told, and what has arrived must reach the batch.
+    """
     for number, item in enumerate(items, start=1):
         raw = item.encode("utf-8", "surrogatepass") if isinstance(item, str) else bytes(item)
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         if raw.strip(b" \t\r"):
-            yield number, 0, raw
+            yield [(number, 0, raw)]
         else:
             blank()
+
+
+def _opened_later(path: str, chunks: Callable[..., Iterator[list[Line]]]) -> Iterator[list[Line]]:
+    """Open ``path`` (a FIFO: this waits for a writer) when reading starts, on the reader."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield from chunks(partial(os.read, fd), waits=would_wait(fd))
+    finally:
+        os.close(fd)
+
+
+def _waits(stream: object) -> Callable[[], bool] | None:
+    """For a stream on a pipe or terminal, how to tell that reading would wait."""
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else would_wait(fd)
+    except (AttributeError, OSError, ValueError):
+        return None  # an in-memory stream never waits
 
 
 def _table_name(table: object) -> str:

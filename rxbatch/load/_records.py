@@ -17,13 +17,14 @@ Values are never silently changed on the way to SQLite:
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from ._lines import TooLong
 
-__all__ = ["DeadLetter", "Infinity", "cell", "fold", "parse", "shown"]
+__all__ = ["DeadLetter", "Infinity", "cell", "fold", "overflowed", "parse", "parse_lines", "shown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,20 @@ def _constant(name: str) -> float:
 # taken as it is, not refused: the value is stored exactly as written.
 _decode = json.JSONDecoder(parse_constant=_constant, strict=False).decode
 _INF, _NINF = math.inf, -math.inf
+_scan = json.scanner.make_scanner(_decode.__self__)  # type: ignore[attr-defined]
+
+
+def _whole_object(line: tuple[int, int, bytes | TooLong]) -> Any:
+    """The JSON value a line holds when it is nothing else: no whitespace around it.
+
+    Raises (StopIteration, ValueError, …) for anything else: that line is
+    then parsed again by ``parse``, which says what is wrong.
+    """
+    text = line[2].decode("utf-8")  # type: ignore[union-attr]
+    value, end = _scan(text, 0)
+    if end != len(text):
+        raise ValueError("more than one value")
+    return value
 
 
 def shown(raw: bytes | TooLong) -> str:
@@ -110,6 +125,36 @@ def parse(number: int, raw: bytes | TooLong) -> dict[str, Any] | DeadLetter:
     if not record:
         return DeadLetter(number, "empty JSON object: no columns", text)
     return record
+
+
+def parse_lines(
+    lines: list[tuple[int, int, bytes | TooLong]],
+) -> tuple[list[tuple[int, bytes | TooLong, dict[str, Any]]], list[DeadLetter]]:
+    """Parse a batch of lines: the records (with line number and bytes), and the dead letters.
+
+    Every line is first parsed in one pass that assumes all are good; only a
+    batch holding a bad line is parsed again line by line (``parse``).
+
+    Example:
+        >>> records, letters = parse_lines([(1, 9, b'{"a": 1}'), (2, 13, b"oops")])
+        >>> records, [letter.line for letter in letters]
+        ([(1, b'{"a": 1}', {'a': 1})], [2])
+    """
+    try:
+        records = list(map(_whole_object, lines))
+    except (AttributeError, ValueError, RecursionError, StopIteration):  # a bad line: see which
+        records = []
+    if len(records) == len(lines) and set(map(type, records)) == {dict} and all(records):
+        return [(n, raw, r) for (n, _, raw), r in zip(lines, records, strict=True)], []
+    good: list[tuple[int, bytes | TooLong, dict[str, Any]]] = []
+    letters: list[DeadLetter] = []
+    for number, _, raw in lines:
+        record = parse(number, raw)
+        if isinstance(record, DeadLetter):
+            letters.append(record)
+        else:
+            good.append((number, raw, record))
+    return good, letters
 
 
 def cell(value: Any) -> Any:

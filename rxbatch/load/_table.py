@@ -26,12 +26,15 @@ column yet adds one, spelled as first seen.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 from ._checkpoint import TABLE as CHECKPOINTS
@@ -46,6 +49,7 @@ JOURNAL_MODES = ("wal", "delete", "truncate", "persist")
 # line number, the line's bytes, the parsed record
 Entry = tuple[int, "bytes | TooLong", dict[str, Any]]
 
+_INF = math.inf
 _SLICE = 0.1  # seconds SQLite itself waits for a lock before we look at the stop flag
 
 
@@ -190,8 +194,8 @@ class Target:
             if entries:
                 fitted = self._fit(self._schema(), entries, done.dead)
                 schema = self._schema()
-                for sql, rows in self._runs(schema, fitted, done.dead):
-                    self._insert(sql, rows, done)
+                for sql, run, rows in self._runs(schema, fitted, done.dead):
+                    self._insert(sql, run, rows, done)
             done.dead.sort(key=lambda letter: letter.line)
             if self.s.aborted.is_set():
                 raise Stopped
@@ -240,6 +244,8 @@ class Target:
     def _fit(self, schema: _Schema, entries: list[Entry], dead: list[DeadLetter]) -> list[Entry]:
         """Map keys to columns (adding columns); dead-letter records that cannot fit."""
         exact = schema.exact
+        if set().union(*map(_record, entries)) <= exact:
+            return entries  # every key is a column, spelled as declared: the common case
         fitted: list[Entry] = []
         new: dict[str, str] = {}  # folded -> first spelling, keys of no column yet
         for entry in entries:
@@ -330,7 +336,7 @@ class Target:
 
     def _runs(
         self, schema: _Schema, entries: list[Entry], dead: list[DeadLetter]
-    ) -> Iterator[tuple[str, list[tuple[Entry, tuple[Any, ...]]]]]:
+    ) -> Iterator[tuple[str, list[Entry], list[tuple[Any, ...]]]]:
         """Rows to insert, in runs of consecutive records that insert the same columns.
 
         Usually every row has every column (a missing key is NULL) and there
@@ -342,7 +348,14 @@ class Target:
         upsert = self.s.conflict == "upsert"
         by_shape = upsert or bool(schema.defaults)
         keys = self._conflict_keys(schema)
-        run: list[tuple[Entry, tuple[Any, ...]]] = []
+        if not by_shape and not keys:  # the common case, at C speed where it can be
+            rows = [tuple(map(record.get, columns)) for _, _, record in entries]
+            text = b"".join(map(_raw, entries))
+            if not _nested(text, len(entries)) and not (_may_overflow(text) and _infinite(rows)):
+                yield self._statement(columns), entries, rows
+                return
+        run: list[Entry] = []
+        run_rows: list[tuple[Any, ...]] = []
         run_columns = columns
         for entry in entries:
             number, raw, record = entry
@@ -359,7 +372,7 @@ class Target:
                     c for c in columns if c in record or not (upsert or c in schema.defaults)
                 )
             values = tuple(map(record.get, shape))
-            if type(raw) is bytes and (raw.count(b"{") > 1 or b"[" in raw):
+            if type(raw) is bytes and _nested(raw, 1):
                 try:
                     values = tuple(map(cell, values))
                 except (ValueError, RecursionError) as error:
@@ -373,12 +386,13 @@ class Target:
                 dead.append(DeadLetter(number, reason, shown(raw)))
                 continue
             if shape != run_columns and run:
-                yield self._statement(run_columns), run
-                run = []
+                yield self._statement(run_columns), run, run_rows
+                run, run_rows = [], []
             run_columns = shape
-            run.append((entry, values))
+            run.append(entry)
+            run_rows.append(values)
         if run:
-            yield self._statement(run_columns), run
+            yield self._statement(run_columns), run, run_rows
 
     def _conflict_keys(self, schema: _Schema) -> tuple[str, ...]:
         if self.s.conflict == "error":
@@ -413,29 +427,65 @@ class Target:
         self.sql[columns] = sql
         return sql
 
-    def _insert(self, sql: str, rows: list[tuple[Entry, tuple[Any, ...]]], done: Written) -> None:
+    def _insert(
+        self, sql: str, entries: list[Entry], rows: list[tuple[Any, ...]], done: Written
+    ) -> None:
         """Insert ``rows``; split in halves to isolate the records the database rejects."""
         db = self.db
         db.execute("SAVEPOINT rxbatch_rows")
         try:
-            cursor = db.executemany(sql, [values for _, values in rows])
+            cursor = db.executemany(sql, rows)
         except Exception as error:
             db.execute("ROLLBACK TO rxbatch_rows")
             db.execute("RELEASE rxbatch_rows")
             if classify(error) != "record":
                 raise
             if len(rows) == 1:
-                (number, raw, _), _ = rows[0]
+                number, raw, _ = entries[0]
                 done.dead.append(DeadLetter(number, _rejected(error), shown(raw)))
                 return
             half = len(rows) // 2
-            self._insert(sql, rows[:half], done)
-            self._insert(sql, rows[half:], done)
+            self._insert(sql, entries[:half], rows[:half], done)
+            self._insert(sql, entries[half:], rows[half:], done)
             return
         db.execute("RELEASE rxbatch_rows")
         changed = cursor.rowcount
         done.written += changed
         done.ignored += len(rows) - changed
+
+
+def _nested(text: bytes, records: int) -> bool:
+    """Whether the lines ``text`` of ``records`` may hold a nested object or array.
+
+    A line of a record with none has exactly one ``{`` and no ``[``, unless a
+    string holds one: then the records are only checked more closely.
+    """
+    return text.count(b"{") != records or b"[" in text
+
+
+def _may_overflow(text: bytes) -> bool:
+    """Whether a number in the lines ``text`` may be too large for a float (read as infinity).
+
+    That takes an exponent of three digits or more, or 200 digits in a row (a
+    two-digit exponent adds at most 99 to the 308 a float holds); lines with
+    neither need no look at their values.
+    """
+    shapes = text.translate(_NUMBER_SHAPES)
+    return b"e000" in shapes or b"e+000" in shapes or b"0" * 200 in shapes
+
+
+# Digits become 0, e and E become e, + stays, everything else a space.
+_NUMBER_SHAPES = bytes(
+    48 if 48 <= b <= 57 else 101 if b in b"eE" else 43 if b == 43 else 32 for b in range(256)
+)
+_raw = itemgetter(1)
+_record = itemgetter(2)
+
+
+def _infinite(rows: list[tuple[Any, ...]]) -> bool:
+    """Whether any value is infinite (a literal Infinity, or a number that overflowed)."""
+    values = chain.from_iterable
+    return _INF in values(rows) or -_INF in values(rows)
 
 
 def _first_spelling(record: dict[str, Any], folded: str) -> str:
