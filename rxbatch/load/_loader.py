@@ -291,6 +291,7 @@ class Loader:
         self._latencies: list[float] = []
         self._targets: list[Target] = []
         self._local = threading.local()
+        self._reader: threading.Thread | None = None
 
     # -- control, from any thread or a signal handler ------------------------------
 
@@ -336,42 +337,47 @@ class Loader:
         )  # fmt: skip
         if self.resume and not isinstance(source, str | os.PathLike):
             raise LoadError("resume needs a file path to read again, not a stream", param="source")
-        try:
-            _, keys = check_target(settings)
-        except Stopped:  # abort() while waiting for the database
-            return self._summary(started, 0, 0)
+        with contextlib.ExitStack() as stack:
+            try:
+                self._check(settings)
+                dead = self._dead_letters()
+                stack.callback(dead.close)
+                stack.callback(self._close_targets)
+                opened = self._open(source, settings, dead)
+                if opened.fd is not None:
+                    stack.callback(self._close_source, opened.fd)
+                self._run(opened.chunks, settings, dead, opened.checkpoint)
+            except Stopped:  # abort() while waiting for the database to start
+                return self._summary(started, 0, 0)
+        summary = self._summary(started, dead.handed, opened.resumed_after)
+        error = self._failure or self._read_error
+        if error is not None:
+            raise LoadError(str(error), summary=summary) from error.__cause__ or error
+        return summary
+
+    def _check(self, settings: Settings) -> None:
+        """The target can be loaded into; a conflict mode has a key to match records on."""
+        _, keys = check_target(settings)
         if self.on_conflict != "error" and not keys:
             raise LoadError(
                 f"on_conflict={self.on_conflict!r} needs a primary key or UNIQUE index to "
                 "match records: give pk (--pk)",
                 param="pk",
             )
-        dead = self._dead_letters()
-        try:
-            opened = self._open(source, settings, dead)
-        except Stopped:
-            dead.close()
-            return self._summary(started, 0, 0)
-        except BaseException:
-            dead.close()
-            raise
-        try:
-            reader = self._run(opened.chunks, settings, dead, opened.checkpoint)
-        finally:
-            dead.close()
-            for target in self._targets:
-                target.close()
-        if opened.fd is not None:
-            # A reader still blocked on a FIFO keeps its descriptor: closing
-            # it under a read could let the number be reused by another file.
+
+    def _close_targets(self) -> None:
+        for target in self._targets:
+            target.close()
+
+    def _close_source(self, fd: int) -> None:
+        # A reader still blocked on a FIFO keeps its descriptor: closing it
+        # under a read could let the number be reused by another file.
+        reader = self._reader
+        if reader is not None:
             reader.join(1.0)
-            if not reader.is_alive():
-                os.close(opened.fd)
-        summary = self._summary(started, dead.handed, opened.resumed_after)
-        error = self._failure or self._read_error
-        if error is not None:
-            raise LoadError(str(error), summary=summary) from error.__cause__ or error
-        return summary
+            if reader.is_alive():
+                return
+        os.close(fd)
 
     def _dead_letters(self) -> DeadLetters:
         if self.dead_letter_path is None:
@@ -445,8 +451,8 @@ class Loader:
         settings: Settings,
         dead: DeadLetters,
         source_file: SourceFile | None,
-    ) -> threading.Thread:
-        """Run the pipeline until every batch is done; return the reader thread."""
+    ) -> None:
+        """Run the pipeline until every batch is done."""
         done = threading.Event()
         turns = _Turns()
         sequence = itertools.count()
@@ -506,10 +512,10 @@ class Loader:
                     scheduler=clock,
                 ),
             ).subscribe(on_result, on_error, done.set)
-            reader = threading.Thread(
+            self._reader = threading.Thread(
                 target=self._read, args=(chunks,), name="rxbatch-load-reader", daemon=True
             )
-            reader.start()
+            self._reader.start()
             while not done.wait(0.05):
                 if self._stop_requested.is_set() and self._input.acquire(blocking=False):
                     try:  # the reader waits for input: close it from here
@@ -519,7 +525,6 @@ class Loader:
         finally:
             pool.shutdown(wait=True)
             clock.dispose()
-        return reader
 
     def _read(self, chunks: Iterator[list[Line]]) -> None:
         try:
