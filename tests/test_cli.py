@@ -7,7 +7,9 @@ reader went away, a signal is a signal, a crash is SIGKILL.
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -16,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,12 +112,12 @@ def loading(db: Path, *options: str, source: str = "-") -> Iterator[subprocess.P
                 process.kill()
 
 
-def has_open(pid: int, path: Path) -> bool:
-    """Whether process ``pid`` has ``path`` open (Linux)."""
-    folder = Path(f"/proc/{pid}/fd")
-    with contextlib.suppress(OSError):
-        return any(os.readlink(folder / fd) == str(path) for fd in os.listdir(folder))
-    return False
+def unread(process: subprocess.Popen[bytes]) -> int:
+    """Bytes written to the process's stdin that it has not read yet (Linux: FIONREAD)."""
+    assert process.stdin is not None
+    waiting = array.array("i", [0])
+    fcntl.ioctl(process.stdin.fileno(), termios.FIONREAD, waiting)
+    return waiting[0]
 
 
 def feed(process: subprocess.Popen[bytes], lines: list[Any]) -> None:
@@ -292,7 +295,7 @@ def test_a_second_ctrl_c_while_waiting_on_a_lock_stops_at_once(tmp_path: Path) -
         with loading(db, "--retries", "1000", "--busy-timeout", "5") as process:
             feed(process, [{"n": n} for n in range(5000)])
             assert process.stderr is not None
-            wait_until(lambda: has_open(process.pid, db))  # loading, not starting
+            wait_until(lambda: unread(process) == 0)  # read: it waits for the lock
             process.send_signal(signal.SIGINT)
             first = process.stderr.readline().decode()
             assert "committing the batch in progress" in first
@@ -304,7 +307,9 @@ def test_a_second_ctrl_c_while_waiting_on_a_lock_stops_at_once(tmp_path: Path) -
     assert "dead letter" not in err and "Traceback" not in err
     numbers = summary(out)
     assert (numbers["written"], numbers["dead-lettered"]) == ("0", "0")
-    assert numbers["not written"] == numbers["records read"]
+    # Everything read was rolled back (on a loaded machine the signal can even
+    # come between the read and the batch: then nothing was read yet).
+    assert numbers.get("not written", "0") == numbers["records read"]
     assert count(db) == 0
 
 
