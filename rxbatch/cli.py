@@ -221,6 +221,8 @@ def _run(
         )
     except (TypeError, ValueError) as error:
         raise click.UsageError(_in_option_words(str(error))) from None
+    # Installed for good: a signal after the load (while the summary prints)
+    # must not turn into a KeyboardInterrupt.
     stops = _Signals(loader)
     try:
         summary = loader.load(_open_source(source))
@@ -232,8 +234,6 @@ def _run(
         _say(error.summary.report())
         _say(f"rxbatch: error: {error}", err=True)
         _exit(1)
-    finally:
-        stops.restore()
     _close(bar)
     _say(summary.report())
     return _Outcome(summary, stops.first)
@@ -253,9 +253,8 @@ class _Signals:
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
         self.first = 0
-        self.previous: dict[int, Any] = {}
         for number in _STOP_SIGNALS:
-            self.previous[number] = signal.signal(number, self._handle)
+            signal.signal(number, self._handle)
 
     def _handle(self, number: int, _frame: FrameType | None) -> None:
         name = signal.Signals(number).name
@@ -269,10 +268,6 @@ class _Signals:
         else:
             self.loader.abort()
             _raw_say(f"rxbatch: {name} again: stopping at once\n")
-
-    def restore(self) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
 
 
 def _dead_letter_printer(bar: Any) -> Callable[[DeadLetter], None]:
