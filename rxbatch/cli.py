@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command; every error ends as one line on stderr and an exit status."""
     try:
         code = cli.main(args=argv, prog_name="rxbatch", standalone_mode=False)
+    except SystemExit as done:  # a command's own exit status
+        code = done.code if isinstance(done.code, int) else 1
     except KeyboardInterrupt:  # before the load's own handlers are in place
         code = 130
     except click.ClickException as error:
@@ -69,7 +71,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             err=True,
         )
         code = 1
-    _exit(code if isinstance(code, int) else 0)
+    _flush()
+    # Leave at once, without Python's shutdown: that restores the default
+    # SIGINT action, and a second Ctrl-C landing during it would kill the
+    # process by signal instead of exiting with our status.
+    os._exit(code if isinstance(code, int) else 0)
 
 
 @cli.command()
@@ -352,13 +358,17 @@ def _silence(stream: IO[str]) -> None:
 
 
 def _exit(code: int) -> NoReturn:
+    """End the command with ``code`` (``main`` flushes and leaves)."""
+    sys.exit(code)
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             try:
                 stream.flush()
             except (OSError, ValueError):
                 _silence(stream)
-    sys.exit(code)
 
 
 @cli.command()
