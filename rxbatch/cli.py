@@ -235,7 +235,10 @@ def _run(
     except LoadError as error:
         if error.summary is None:
             option = _OPTION_OF.get(error.param or "", "")
-            raise click.UsageError(f"{option}: {error}" if option else str(error)) from None
+            message = f"{option}: {error}" if option else str(error)
+            if error.usage:
+                raise click.UsageError(message) from None
+            raise click.ClickException(message) from None  # the world's fault: status 1
         _close(bar)
         _say(error.summary.report())
         _say(f"rxbatch: error: {error}", err=True)
@@ -250,7 +253,10 @@ def _open_source(source: str) -> Any:
         return source
     # Our own unbuffered handle on fd 0: a reader thread blocked in it holds
     # no lock of sys.stdin's, so exiting while stdin is still open is clean.
-    return open(0, "rb", buffering=0, closefd=False)
+    try:
+        return open(0, "rb", buffering=0, closefd=False)
+    except OSError as error:
+        raise click.UsageError(f"SOURCE: stdin is closed ({error.strerror})") from None
 
 
 class _Signals:

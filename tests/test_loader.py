@@ -556,12 +556,67 @@ def test_resume_takes_back_dead_letters_of_a_batch_that_never_committed(tmp_path
     committed = dead.read_bytes()
     # A crash between the dead letters' write and the commit leaves letters of
     # a batch that is not in the checkpoint: a resumed load cuts them off.
+    uncommitted = {"line": 99, "reason": "never committed", "text": "x", "source": str(source)}
     with dead.open("ab") as file:
-        file.write(b'{"line": 99, "reason": "from a batch that never committed"}\n')
+        file.write(json.dumps(uncommitted).encode() + b"\n" + b'{"line": 100, "rea')  # torn
     again = Loader(str(db), "t", resume=True, batch_size=10, dead_letters=str(dead))
     assert again.load(str(source)).read == 0
     assert dead.read_bytes() == committed
     assert [json.loads(x)["line"] for x in committed.splitlines()] == [7, 14, 21, 28, 35, 42, 49]
+
+
+def test_a_last_line_loaded_before_its_line_end_is_not_loaded_twice(tmp_path: Path) -> None:
+    db, source = tmp_path / "x.db", tmp_path / "app.log"
+    source.write_bytes(b'{"n": 1}\n{"n": 2}')  # whole, but its line end not written yet
+    Loader(str(db), "t", resume=True).load(str(source))
+    with source.open("ab") as log:
+        log.write(b'\n{"n": 3}\n')
+    again = Loader(str(db), "t", resume=True).load(str(source))
+    assert [r["n"] for r in rows(db)] == [1, 2, 3]
+    assert (again.resumed_after, again.read) == (2, 1)
+    assert sql(db, "SELECT line FROM _rxbatch_loads") == [(3,)]  # numbered as wc -l would
+
+
+def test_two_resumable_loads_of_one_file_cannot_run_at_once(tmp_path: Path) -> None:
+    db, source = tmp_path / "x.db", tmp_path / "in.jsonl"
+    source.write_text('{"n": 1}\n')
+    started, go_on = threading.Event(), threading.Event()
+
+    def slow(_: object) -> None:
+        started.set()
+        assert go_on.wait(HANG)
+
+    first = Loader(str(db), "t", resume=True, on_batch=slow)
+    running = threading.Thread(target=first.load, args=(str(source),))
+    running.start()
+    try:
+        assert started.wait(HANG)
+        with pytest.raises(LoadError, match="another process") as caught:
+            Loader(str(db), "t", resume=True).load(str(source))
+        assert caught.value.param == "source" and not caught.value.usage
+    finally:
+        go_on.set()
+        running.join(HANG)
+    assert [r["n"] for r in rows(db)] == [1]
+
+
+def test_resume_must_be_a_bool(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="resume must be True or False"):
+        Loader(str(tmp_path / "x.db"), "t", resume="no")  # type: ignore[arg-type]
+
+
+def test_a_trigger_that_rolls_everything_back_costs_only_its_record(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    sql(
+        db,
+        "CREATE TABLE t (n)",
+        "CREATE TRIGGER no_13 BEFORE INSERT ON t WHEN new.n = 13 "
+        "BEGIN SELECT RAISE(ROLLBACK, 'thirteen'); END",
+    )
+    summary, letters = load(db, [{"n": n} for n in range(10, 20)], batch_size=5)
+    assert [r["n"] for r in rows(db)] == [n for n in range(10, 20) if n != 13]
+    assert [letter.line for letter in letters] == [4] and "thirteen" in letters[0].reason
+    assert summary.complete
 
 
 def test_journal_mode_wal_for_a_new_database_and_kept_for_an_existing_one(tmp_path: Path) -> None:

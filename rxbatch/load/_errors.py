@@ -15,7 +15,9 @@ class LoadError(Exception):
     """A load could not start, or stopped before the end of its input.
 
     ``param`` names the argument at fault when the load could not start
-    (``"db"``, ``"table"``, ``"pk"``, ``"source"`` …). ``summary`` is what
+    (``"db"``, ``"table"``, ``"pk"``, ``"source"`` …); ``usage`` says whether
+    the arguments are wrong (a view as the table) rather than the world
+    (a locked database, a full disk). ``summary`` is what
     the load did before it stopped (None if it never started): everything it
     counts as written is committed, and with ``resume=True`` a rerun carries
     on after it. The error that stopped it is the ``__cause__``.
@@ -26,11 +28,17 @@ class LoadError(Exception):
     """
 
     def __init__(
-        self, message: str, *, param: str | None = None, summary: LoadSummary | None = None
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        summary: LoadSummary | None = None,
+        usage: bool = True,
     ) -> None:
         super().__init__(message)
         self.param = param
         self.summary = summary
+        self.usage = usage
 
     def with_cause(self, cause: BaseException) -> LoadError:
         """This error, caused by ``cause`` (for errors built where they are not raised)."""

@@ -49,6 +49,7 @@ def line_chunks(
     offset: int = 0,
     line: int = 0,
     waits: Callable[[], bool] | None = None,
+    complete: Callable[[bytes], bool] | None = None,
 ) -> Iterator[list[Line]]:
     """Yield the lines of the byte stream ``read`` returns, in lists of at most ``max_lines``.
 
@@ -56,8 +57,10 @@ def line_chunks(
     and ``line`` say where in its file the stream starts (a resumed file; a
     byte order mark is only looked for at offset 0). Blank lines are not
     yielded: ``on_blank`` counts them. A last line without a line end is a
-    line. ``waits()`` tells whether the next read would wait for input; the
-    lines held are yielded before such a read.
+    line, unless ``complete(text)`` says it is still being written (a log
+    caught mid-line): then it is left for a later read. ``waits()`` tells
+    whether the next read would wait for input; the lines held are yielded
+    before such a read.
 
     Example:
         >>> import io
@@ -109,7 +112,9 @@ def line_chunks(
         chunk = read(CHUNK)
     if length:
         text = b"".join(head)
-        _keep(line + 1, offset + length, text, length, max_line_bytes, held, on_blank, ended=False)
+        if length > max_line_bytes or complete is None or complete(text):
+            _keep(line + 1, offset + length, text, length, max_line_bytes, held, on_blank,
+                  ended=False)  # fmt: skip
     if held:
         yield held
 

@@ -15,7 +15,9 @@ many were not written, and with ``resume`` a rerun loads exactly those.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
+import json
 import math
 import os
 import sqlite3
@@ -71,7 +73,9 @@ class LoadSummary:
     Every record read is ``written``, ``ignored`` (the database skipped it:
     ``on_conflict="ignore"``, an upsert that changed nothing, a trigger),
     ``dead_lettered``, or ``not_written`` (the load stopped before it; with
-    ``resume`` a rerun loads it). Blank lines are ``skipped``, not read.
+    ``resume`` a rerun loads it). Blank lines are ``skipped``, not read; with
+    ``resume``, a last line still being written (not JSON yet, no line end)
+    is ``held_back`` for the rerun.
 
     Example:
         >>> summary = LoadSummary(10, 9, 1, 2, 0.5, 0.01, interrupted=False)
@@ -91,6 +95,7 @@ class LoadSummary:
     not_written: int = 0
     resumed_after: int = 0
     stopped: str | None = None
+    held_back: int = 0
 
     @property
     def throughput(self) -> float:
@@ -118,6 +123,8 @@ class LoadSummary:
             lines.append(f"not written:       {self.not_written:,} (the load stopped first)")
         if self.skipped:
             lines.append(f"blank lines:       {self.skipped:,} (skipped)")
+        if self.held_back:
+            lines.append("held back:         the last line, not yet whole (a rerun loads it)")
         lines += [
             f"batches:           {self.batches:,}",
             f"throughput:        {self.throughput:,.0f} records/s",
@@ -260,7 +267,9 @@ class Loader:
                 f"on_conflict must be one of {', '.join(_CONFLICTS)}, got {on_conflict!r}"
             )
         self.on_conflict = on_conflict
-        self.resume = bool(resume)
+        if not isinstance(resume, bool):
+            raise TypeError(f"resume must be True or False, got {resume!r}")
+        self.resume = resume
         if journal_mode is not None and str(journal_mode).lower() not in JOURNAL_MODES:
             modes = ", ".join(JOURNAL_MODES)
             raise ValueError(f"journal_mode must be one of {modes} or None, got {journal_mode!r}")
@@ -287,7 +296,9 @@ class Loader:
         self._failure: LoadError | None = None  # stops writing
         self._read_error: LoadError | None = None  # stops reading; what was read is written
         self._lines: Subject[list[Line]] = Subject()
-        self._counts = {"read": 0, "skipped": 0, "written": 0, "ignored": 0, "batches": 0}
+        self._counts = {
+            "read": 0, "skipped": 0, "written": 0, "ignored": 0, "batches": 0, "held_back": 0,
+        }  # fmt: skip
         self._latencies: list[float] = []
         self._targets: list[Target] = []
         self._local = threading.local()
@@ -333,14 +344,14 @@ class Loader:
         started = time.perf_counter()
         settings = Settings(
             self.db, self.table, self.pk, self.on_conflict, self.busy_timeout, self.retries,
-            self._aborted, self.journal_mode,
+            self._aborted, self.journal_mode, self._stop_requested,
         )  # fmt: skip
         if self.resume and not isinstance(source, str | os.PathLike):
             raise LoadError("resume needs a file path to read again, not a stream", param="source")
         with contextlib.ExitStack() as stack:
             try:
                 self._check(settings)
-                dead = self._dead_letters()
+                dead = self._dead_letters(source)
                 stack.callback(dead.close)
                 stack.callback(self._close_targets)
                 opened = self._open(source, settings, dead)
@@ -379,13 +390,19 @@ class Loader:
                 return
         os.close(fd)
 
-    def _dead_letters(self) -> DeadLetters:
+    def _dead_letters(self, source: Source) -> DeadLetters:
         if self.dead_letter_path is None:
             return CallbackDeadLetters(self.on_dead_letter)
+        path = os.path.realpath(source) if isinstance(source, str | os.PathLike) else None
         try:
-            return FileDeadLetters(self.dead_letter_path)
+            dead = FileDeadLetters(self.dead_letter_path, path)
         except DeadLetterError as error:
             raise LoadError(str(error), param="dead_letters") from error
+        for other, what in ((self.db, "the database"), (path, "the source")):
+            if other is not None and dead.same_file(other):
+                dead.close()
+                raise LoadError(f"{self.dead_letter_path} is {what}", param="dead_letters")
+        return dead
 
     def _open(self, source: Source, settings: Settings, dead: DeadLetters) -> _Opened:
         """The source's lines, where a resumed load starts, and what to close after."""
@@ -415,17 +432,33 @@ class Loader:
             except BaseException:
                 os.close(fd)
                 raise
-            lines = chunks(partial(os.read, fd), offset=offset, line=line)
+            complete = self._complete if self.resume else None
+            lines = chunks(partial(os.read, fd), offset=offset, line=line, complete=complete)
             return _Opened(lines, checkpoint, line, fd)
-        stream = getattr(source, "buffer", source)  # a text file's bytes
-        read = getattr(stream, "read1", None) or getattr(stream, "read", None)
-        if callable(read) and isinstance(read(0), bytes):
-            return _Opened(chunks(read, waits=_waits(stream)))
+        read = getattr(source, "read1", None) or getattr(source, "read", None)
+        if callable(read) and isinstance(read(0), bytes):  # a binary file or stream
+            return _Opened(chunks(read, waits=_waits(source)))
         if isinstance(source, str | bytes) or not isinstance(source, Iterable):
             raise TypeError(
                 f"source must be a path, a file or an iterable of lines, got {source!r}"
             )
-        return _Opened(_item_chunks(source, blank))
+        # A text file is read through its text layer: what it already read
+        # ahead is not skipped, and its own encoding applies.
+        size = self.batch_size if callable(read) and _waits(source) is None else 1
+        return _Opened(_item_chunks(source, blank, size))
+
+    def _complete(self, text: bytes) -> bool:
+        """Whether a file's unterminated last line is whole (else: still being written).
+
+        With ``resume`` a file may be a log still growing: a last line that is
+        not even JSON is left for the rerun, which reads it whole.
+        """
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            self._counts["held_back"] = 1
+            return False
+        return True
 
     def _resume_point(
         self, fd: int, path: str, settings: Settings, dead: DeadLetters
@@ -434,16 +467,35 @@ class Loader:
         if not self.resume:
             return None, 0, 0
         file = SourceFile(path, fd)
+        try:  # two resumable loads of one file would both load it: one at a time
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            raise LoadError(
+                f"{path} is being loaded with resume by another process", param="source",
+                usage=False,
+            ) from error  # fmt: skip
         target = Target(settings)
         try:
-            found = with_lock(settings, lambda: file.find(target.db, fold(self.table)))
+            found = with_lock(
+                settings, lambda: file.find(target.db, fold(self.table)), starting=True
+            )
+        except Busy as error:
+            raise LoadError(
+                f"{self.db} is locked by another connection ({error})", param="db", usage=False
+            ) from error
+        except sqlite3.Error as error:
+            raise LoadError(f"cannot use {self.db}: {error}", param="db", usage=False) from error
         finally:
             target.close()
         if found is None:
             return file, 0, 0
         if isinstance(dead, FileDeadLetters) and found.dead_letters == dead.realpath:
-            dead.cut_back(found.dead_letters_offset or 0)  # letters of a batch never committed
-        return file, found.offset, found.line
+            # letters of a batch that never committed (the process died)
+            dead.cut_back(found.dead_letters_offset or 0, found.line)
+        offset = found.offset
+        if offset and os.pread(fd, 1, offset - 1) != b"\n" and os.pread(fd, 1, offset) == b"\n":
+            offset += 1  # the last line was loaded before it had its line end: this is it
+        return file, offset, found.line
 
     def _run(
         self,
@@ -536,8 +588,8 @@ class Loader:
                         return
                     self._counts["read"] += len(chunk)
                     self._lines.on_next(chunk)
-        except Exception as error:  # reading failed: what was read is still written
-            reason = getattr(error, "strerror", None) or error
+        except BaseException as error:  # reading failed: what was read is still written
+            reason = getattr(error, "strerror", None) or repr(error)
             self._read_error = LoadError(f"cannot read the source: {reason}").with_cause(error)
         with self._input:
             self._close_input()
@@ -661,6 +713,7 @@ class Loader:
             not_written=counts["read"] - accounted,
             resumed_after=resumed_after,
             stopped=stopped,
+            held_back=counts["held_back"],
         )
 
 
@@ -697,20 +750,28 @@ class _Handover:
             self.kept = False
 
 
-def _item_chunks(items: Iterable[str | bytes], blank: Callable[[], None]) -> Iterator[list[Line]]:
+def _item_chunks(
+    items: Iterable[str | bytes], blank: Callable[[], None], size: int
+) -> Iterator[list[Line]]:
     """Lines from an iterable whose every item is one line (a trailing line end is dropped).
 
-    Each goes on alone: whether the next item would wait (a generator fed by
-    a live source) cannot be told, and what has arrived must reach the batch.
+    They go on in lists of ``size``; 1 for a generator or a pipe, whose next
+    item may wait for a live source while what has arrived must move on.
     """
+    held: list[Line] = []
     for number, item in enumerate(items, start=1):
         raw = item.encode("utf-8", "surrogatepass") if isinstance(item, str) else bytes(item)
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-        if raw.strip(b" \t\r"):
-            yield [(number, 0, raw)]
-        else:
+        if not raw.strip(b" \t\r"):
             blank()
+            continue
+        held.append((number, 0, raw))
+        if len(held) >= size:
+            yield held
+            held = []
+    if held:
+        yield held
 
 
 def _opened_later(path: str, chunks: Callable[..., Iterator[list[Line]]]) -> Iterator[list[Line]]:

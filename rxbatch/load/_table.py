@@ -75,6 +75,7 @@ class Settings:
     retries: int
     aborted: threading.Event
     journal_mode: str | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -90,8 +91,8 @@ class Written:
 class _Schema:
     version: int
     columns: list[str]  # insertable, in table order
-    by_fold: dict[str, str]  # every column (generated too), folded -> as declared
-    generated: set[str]
+    by_fold: dict[str, str]  # every column (hidden ones too), folded -> as declared
+    unwritable: dict[str, str]  # generated or hidden columns: why a record can't fill them
     defaults: set[str]  # columns with a DEFAULT: left out of an INSERT when a record lacks them
     pk: tuple[str, ...]
 
@@ -110,21 +111,32 @@ def connect(settings: Settings) -> sqlite3.Connection:
     return db
 
 
-def with_lock(settings: Settings, action: Callable[[], Any], *, tries: int | None = None) -> Any:
+def with_lock(
+    settings: Settings,
+    action: Callable[[], Any],
+    *,
+    tries: int | None = None,
+    starting: bool = False,
+) -> Any:
     """Run ``action`` until the database is not busy: ``retries`` + 1 tries of ``busy_timeout``.
 
-    SQLite waits in slices of 0.1 s, between which an abort is noticed.
-    Between tries it backs off (0.05 s, doubling, at most 1 s).
+    SQLite waits in slices of 0.1 s, between which an abort is noticed (and,
+    while ``starting``, a stop: nothing was read, so there is nothing to
+    commit first). Between tries it backs off (0.05 s, doubling, at most 1 s).
 
     Raises:
         Busy: the database stayed busy through every try.
-        Stopped: the load was aborted meanwhile.
+        Stopped: the load was aborted (or stopped, while starting) meanwhile.
     """
+
+    def give_up() -> bool:
+        return settings.aborted.is_set() or (starting and settings.stop_requested.is_set())
+
     total = settings.retries + 1 if tries is None else tries
     for attempt in range(total):
         deadline = time.monotonic() + settings.busy_timeout
         while True:
-            if settings.aborted.is_set():
+            if give_up():
                 raise Stopped
             try:
                 return action()
@@ -133,8 +145,12 @@ def with_lock(settings: Settings, action: Callable[[], Any], *, tries: int | Non
                     raise
                 if time.monotonic() >= deadline:
                     break
-        if attempt + 1 < total and settings.aborted.wait(min(1.0, 0.05 * 2**attempt)):
-            raise Stopped
+        if attempt + 1 < total:
+            pause = time.monotonic() + min(1.0, 0.05 * 2**attempt)
+            while (left := pause - time.monotonic()) > 0:
+                if give_up():
+                    raise Stopped
+                settings.aborted.wait(min(left, _SLICE))
     raise Busy(f"the database stayed locked for {total} tries of {settings.busy_timeout:g} s")
 
 
@@ -159,6 +175,7 @@ class Target:
         self.db = connect(settings)
         self.schema: _Schema | None = None
         self.sql: dict[tuple[str, ...], str] = {}
+        self.unclear_streak = 0  # records rejected with SQLITE_ERROR since one was written
 
     def close(self) -> None:
         self.db.close()
@@ -186,16 +203,42 @@ class Target:
             LoadError: an error no retry can fix (nothing was written); the
                 SQLite error is its ``__cause__``.
         """
+        excluded: dict[int, DeadLetter] = {}  # records that made SQLite roll everything back
+        one_by_one = False
+        while True:
+            try:
+                return self._attempt(entries, dead, excluded, one_by_one, hand_over, take_back)
+            except _Lost as lost:  # the transaction is gone: try again without the culprit
+                if lost.entry is None:
+                    one_by_one = True  # insert record by record to find it
+                else:
+                    number, raw, _ = lost.entry
+                    excluded[number] = DeadLetter(number, _rejected(lost.error), shown(raw))
+
+    def _attempt(
+        self,
+        entries: list[Entry],
+        dead: list[DeadLetter],
+        excluded: dict[int, DeadLetter],
+        one_by_one: bool,
+        hand_over: Callable[[sqlite3.Connection, list[DeadLetter]], None] | None,
+        take_back: Callable[[], None] | None,
+    ) -> Written:
         db = self.db
         handed = False
         with_lock(self.s, lambda: db.execute("BEGIN IMMEDIATE"), tries=1)
         try:
-            done = Written(dead=list(dead))
+            done = Written(dead=[*dead, *excluded.values()])
+            entries = [e for e in entries if e[0] not in excluded] if excluded else entries
             if entries:
                 fitted = self._fit(self._schema(), entries, done.dead)
                 schema = self._schema()
                 for sql, run, rows in self._runs(schema, fitted, done.dead):
-                    self._insert(sql, run, rows, done)
+                    if one_by_one:
+                        for entry, row in zip(run, rows, strict=True):
+                            self._insert_run(sql, [entry], [row], done)
+                    else:
+                        self._insert_run(sql, run, rows, done)
             done.dead.sort(key=lambda letter: letter.line)
             if self.s.aborted.is_set():
                 raise Stopped
@@ -222,21 +265,25 @@ class Target:
         if self.schema is not None and self.schema.version == version:
             return self.schema
         rows = self.db.execute(f"PRAGMA table_xinfo({self.name})").fetchall()
-        columns, by_fold, generated, defaults, pk = [], {}, set(), set(), []
+        columns: list[str] = []
+        by_fold: dict[str, str] = {}
+        unwritable: dict[str, str] = {}
+        defaults: set[str] = set()
+        pk: list[tuple[int, str]] = []
         for _, name, _, _, default, pk_index, hidden in rows:
             by_fold[fold(name)] = name
-            if hidden in (2, 3):  # generated (virtual or stored)
-                generated.add(name)
-                continue
-            if hidden:  # a virtual table's hidden column
-                continue
-            columns.append(name)
-            if default is not None:
-                defaults.add(name)
-            if pk_index:
-                pk.append((pk_index, name))
+            if hidden in (2, 3):
+                unwritable[name] = "generated"
+            elif hidden:  # a virtual table's hidden column (FTS5's rank, say)
+                unwritable[name] = "hidden"
+            else:
+                columns.append(name)
+                if default is not None:
+                    defaults.add(name)
+                if pk_index:
+                    pk.append((pk_index, name))
         self.schema = _Schema(
-            version, columns, by_fold, generated, defaults, tuple(n for _, n in sorted(pk))
+            version, columns, by_fold, unwritable, defaults, tuple(n for _, n in sorted(pk))
         )
         self.sql.clear()
         return self.schema
@@ -248,30 +295,23 @@ class Target:
             return entries  # every key is a column, spelled as declared: the common case
         fitted: list[Entry] = []
         new: dict[str, str] = {}  # folded -> first spelling, keys of no column yet
+        room = self.db.getlimit(sqlite3.SQLITE_LIMIT_COLUMN) - len(schema.by_fold)
         for entry in entries:
             number, raw, record = entry
             if record.keys() <= exact:
                 fitted.append(entry)
                 continue
-            renamed: dict[str, Any] = {}
-            reason = None
-            for key, value in record.items():
-                folded = fold(key)
-                column = schema.by_fold.get(folded) or new.setdefault(folded, key)
-                if column in renamed:
-                    reason = (
-                        f"keys {_first_spelling(record, folded)!r} and {key!r} name the same "
-                        "column (SQLite column names ignore ASCII case)"
-                    )
-                    break
-                if column in schema.generated:
-                    reason = f"column {column!r} is generated: a record cannot give it a value"
-                    break
-                renamed[column] = value
+            renamed, added, reason = self._columns_of(schema, record, new)
+            if reason is None and len(new) + len(added) > room:
+                reason = (
+                    f"{len(added):,} keys that are no column yet: the table would have more "
+                    f"than the {room + len(schema.by_fold):,} columns SQLite allows"
+                )
             if reason is not None:
                 dead.append(DeadLetter(number, reason, shown(raw)))
-            else:
-                fitted.append((number, raw, renamed))
+                continue
+            new.update(added)
+            fitted.append((number, raw, renamed))
         if not new:
             return fitted
         refused = self._add_columns(schema, list(new.values()))
@@ -286,10 +326,46 @@ class Target:
                 dead.append(DeadLetter(entry[0], refused[bad], shown(entry[1])))
         return kept
 
+    @staticmethod
+    def _columns_of(
+        schema: _Schema, record: dict[str, Any], new: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str], str | None]:
+        """The record keyed by column names, the keys that need a new column, or why it can't be."""
+        renamed: dict[str, Any] = {}
+        added: dict[str, str] = {}
+        for key, value in record.items():
+            folded = fold(key)
+            column = schema.by_fold.get(folded) or new.get(folded) or added.get(folded)
+            if column is None:
+                column = added[folded] = key
+            if column in renamed:
+                first = next(k for k in record if fold(k) == folded)
+                return (
+                    renamed,
+                    added,
+                    (
+                        f"keys {first!r} and {key!r} name the same column "
+                        "(SQLite column names ignore ASCII case)"
+                    ),
+                )
+            if column in schema.unwritable:
+                why = schema.unwritable[column]
+                reason = f"column {column!r} is {why}: a record cannot give it a value"
+                return renamed, added, reason
+            renamed[column] = value
+        return renamed, added, None
+
     def _add_columns(self, schema: _Schema, keys: list[str]) -> dict[str, str]:
-        """Create the table or add columns for ``keys``; return the refused keys and why."""
+        """Create the table or add columns for ``keys``; return the refused keys and why.
+
+        A missing table is created with every key at once; only if that fails
+        is it created key by key, so that the key at fault is found.
+        """
+        self.schema = None
         refused: dict[str, str] = {}
-        exists = bool(schema.columns or schema.generated)
+        exists = bool(schema.by_fold)
+        if not exists and self._savepoint(self._create(keys)) is None:
+            return refused
         present = {fold(k) for k in self.s.pk}
         for key in keys:
             if exists and fold(key) in present:
@@ -297,7 +373,7 @@ class Target:
             if exists:
                 statement = f"ALTER TABLE {self.name} ADD COLUMN {quote(key)}"
             else:
-                statement = self._create(key)
+                statement = self._create([key])
             error = self._savepoint(statement)
             if error is None:
                 exists = True
@@ -305,13 +381,13 @@ class Target:
             else:
                 verb = "added" if exists else "created with"
                 refused[key] = f"column {key!r} cannot be {verb}: {error}"
-        self.schema = None
         return refused
 
-    def _create(self, key: str) -> str:
-        """CREATE TABLE with the primary key columns (NOT NULL) and ``key``."""
+    def _create(self, keys: list[str]) -> str:
+        """CREATE TABLE with the primary key columns (NOT NULL) and ``keys``."""
         pk = self.s.pk
-        columns = [*pk, *([key] if fold(key) not in {fold(k) for k in pk} else [])]
+        taken = {fold(k) for k in pk}
+        columns = [*pk, *(k for k in keys if fold(k) not in taken)]
         definitions = ", ".join(quote(c) + (" NOT NULL" if c in pk else "") for c in columns)
         if pk:
             definitions += f", PRIMARY KEY ({', '.join(map(quote, pk))})"
@@ -402,56 +478,103 @@ class Target:
         return schema.pk
 
     def _statement(self, columns: tuple[str, ...]) -> str:
-        """The INSERT for rows of ``columns``, in this load's conflict mode."""
+        """The INSERT for rows of ``columns``, in this load's conflict mode.
+
+        ``OR ABORT`` overrides a table's own ``ON CONFLICT ROLLBACK``/``FAIL``,
+        so a rejected record undoes only itself. ``ignore``, ``replace`` and
+        ``upsert`` act on a conflict on the key alone; a record that breaks
+        any other constraint is rejected (dead-lettered), never dropped.
+        """
         sql = self.sql.get(columns)
         if sql is not None:
             return sql
-        verb = {"ignore": "INSERT OR IGNORE", "replace": "INSERT OR REPLACE"}
         sql = (
-            f"{verb.get(self.s.conflict, 'INSERT')} INTO {self.name} "
-            f"({', '.join(map(quote, columns))}) VALUES ({', '.join('?' * len(columns))})"
+            f"INSERT OR ABORT INTO {self.name} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join('?' * len(columns))})"
         )
-        if self.s.conflict == "upsert":
+        if self.s.conflict != "error":
             assert self.schema is not None
             keys = self._conflict_keys(self.schema)
             folded_keys = {fold(k) for k in keys}
             updates = [c for c in columns if fold(c) not in folded_keys]
             sql += f" ON CONFLICT ({', '.join(map(quote, keys))}) DO "
-            sql += (
-                "UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
-                if updates
-                else "NOTHING"
-            )
+            if self.s.conflict == "ignore" or not updates:
+                sql += "NOTHING"
+            else:
+                sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
+                sql += f"UPDATE SET {sets}"
         if len(self.sql) >= 256:  # bounded: hostile input can make many shapes
             self.sql.clear()
         self.sql[columns] = sql
         return sql
 
-    def _insert(
+    def _insert_run(
         self, sql: str, entries: list[Entry], rows: list[tuple[Any, ...]], done: Written
     ) -> None:
-        """Insert ``rows``; split in halves to isolate the records the database rejects."""
+        """Insert one run of rows, isolating rejected records.
+
+        An SQLITE_ERROR (a generated column's ``json_extract`` of bad text, an
+        overflow in a CHECK) may come from one record's values or from the
+        schema itself: records that hit one are isolated like rejected ones,
+        but if every record of a run does (or a hundred in a row across
+        batches, with none written between), it is the schema's: the load stops.
+        """
+        unclear = self._insert(sql, entries, rows, done)
+        if unclear:
+            self.unclear_streak += unclear
+            if (unclear == len(rows) > 1) or self.unclear_streak >= 100:
+                reason = done.dead[-1].reason
+                raise LoadError(
+                    f"every record fails, the table's fault rather than theirs: {reason}"
+                )
+
+    def _insert(
+        self, sql: str, entries: list[Entry], rows: list[tuple[Any, ...]], done: Written
+    ) -> int:
+        """Insert ``rows``; split in halves to isolate the records the database rejects.
+
+        Returns how many records were rejected with an unclear error (SQLITE_ERROR).
+
+        Raises:
+            _Lost: SQLite rolled the whole transaction back (a trigger's
+                ``RAISE(ROLLBACK)``); ``entry`` is the record if it was alone.
+        """
         db = self.db
         db.execute("SAVEPOINT rxbatch_rows")
         try:
             cursor = db.executemany(sql, rows)
         except Exception as error:
+            if not db.in_transaction:
+                raise _Lost(entries[0] if len(entries) == 1 else None, error) from error
             db.execute("ROLLBACK TO rxbatch_rows")
             db.execute("RELEASE rxbatch_rows")
-            if classify(error) != "record":
+            kind = classify(error)
+            unclear = kind == "fatal" and _schema_error(error)
+            if kind != "record" and not unclear:
                 raise
             if len(rows) == 1:
                 number, raw, _ = entries[0]
                 done.dead.append(DeadLetter(number, _rejected(error), shown(raw)))
-                return
+                return int(unclear)
             half = len(rows) // 2
-            self._insert(sql, entries[:half], rows[:half], done)
-            self._insert(sql, entries[half:], rows[half:], done)
-            return
+            return self._insert(sql, entries[:half], rows[:half], done) + self._insert(
+                sql, entries[half:], rows[half:], done
+            )
         db.execute("RELEASE rxbatch_rows")
         changed = cursor.rowcount
         done.written += changed
         done.ignored += len(rows) - changed
+        self.unclear_streak = 0
+        return 0
+
+
+class _Lost(Exception):
+    """SQLite rolled back the whole transaction while inserting."""
+
+    def __init__(self, entry: Entry | None, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.entry = entry
+        self.error = error
 
 
 def _nested(text: bytes, records: int) -> bool:
@@ -486,10 +609,6 @@ def _infinite(rows: list[tuple[Any, ...]]) -> bool:
     """Whether any value is infinite (a literal Infinity, or a number that overflowed)."""
     values = chain.from_iterable
     return _INF in values(rows) or -_INF in values(rows)
-
-
-def _first_spelling(record: dict[str, Any], folded: str) -> str:
-    return next(k for k in record if fold(k) == folded)
 
 
 def _schema_error(error: BaseException) -> bool:
@@ -550,9 +669,11 @@ def check_target(settings: Settings) -> tuple[bool, tuple[str, ...]]:
             raise LoadError(f"{path} is not a SQLite database", param="db") from error
         if code == 8:  # SQLITE_READONLY
             raise LoadError(f"{path} is read-only", param="db") from error
-        raise LoadError(f"cannot use {path}: {error}", param="db") from error
+        raise LoadError(f"cannot use {path}: {error}", param="db", usage=False) from error
     except Busy as error:
-        raise LoadError(f"{path} is locked by another connection ({error})", param="db") from error
+        raise LoadError(
+            f"{path} is locked by another connection ({error})", param="db", usage=False
+        ) from error
     finally:
         db.close()
 
@@ -560,10 +681,12 @@ def check_target(settings: Settings) -> tuple[bool, tuple[str, ...]]:
 def _check(
     settings: Settings, db: sqlite3.Connection, existed: bool
 ) -> tuple[bool, tuple[str, ...]]:
-    with_lock(settings, lambda: db.execute("PRAGMA schema_version").fetchone())
+    with_lock(settings, lambda: db.execute("PRAGMA schema_version").fetchone(), starting=True)
     wanted = settings.journal_mode or (None if existed else "wal")
     if wanted is not None:
-        mode = with_lock(settings, lambda: db.execute(f"PRAGMA journal_mode={wanted}").fetchone())
+        mode = with_lock(
+            settings, lambda: db.execute(f"PRAGMA journal_mode={wanted}").fetchone(), starting=True
+        )
         if mode is None or str(mode[0]).lower() != wanted:
             raise LoadError(
                 f"could not set journal mode {wanted} (SQLite kept {mode and mode[0]})",
@@ -573,8 +696,12 @@ def _check(
     found = with_lock(
         settings,
         lambda: db.execute(
-            "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE", (table,)
+            # Triggers have a namespace of their own: only these can clash with a table.
+            "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE "
+            "AND type IN ('table', 'view', 'index')",
+            (table,),
         ).fetchone(),
+        starting=True,
     )
     if found is not None and found[0] != "table":
         raise LoadError(f"{found[1]!r} is a {found[0]}, not a table", param="table")
@@ -586,7 +713,7 @@ def _check(
         return False, settings.pk
     target = Target(settings)
     try:
-        schema = with_lock(settings, target._schema)
+        schema = with_lock(settings, target._schema, starting=True)
         if settings.pk:
             wanted_pk = {fold(k) for k in settings.pk}
             missing = [k for k in settings.pk if fold(k) not in schema.by_fold]
