@@ -2,10 +2,10 @@
 
 Every test here reproduces a defect a hostile probe found: a promise of the
 README's "The ``rxbatch`` command" section (or of issue #9) that the loader
-broke when a demanding user pushed on it. Each failed before its fix. Real SQLite, real subprocesses, real
-signals and file-size limits; no mocks. Waits poll a condition the kernel
-reports (a signal handler installed, a process blocked in ``open``), they
-never decide the outcome.
+broke when a demanding user pushed on it. Each failed before its fix. Real
+SQLite, real subprocesses, real signals and file-size limits; no mocks. Waits
+poll a condition the kernel reports (a signal handler installed, a process
+blocked in ``open``), they never decide the outcome.
 """
 
 from __future__ import annotations
