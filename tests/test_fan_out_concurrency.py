@@ -331,7 +331,7 @@ def blocked_admitting(thread: threading.Thread) -> bool:
     frame = sys._current_frames().get(thread.ident or -1)
     waiting = frame is not None and frame.f_code.co_filename == threading.__file__
     while frame is not None:
-        if frame.f_code.co_name == "_admit":
+        if frame.f_code.co_name == "admit":
             return waiting
         frame = frame.f_back
     return False
