@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
+
+from rxbatch._fan_out._executor import run_chunk_pickled
 
 
 class ManualExecutor(Executor):
@@ -46,3 +48,19 @@ class ManualExecutor(Executor):
         """Run tasks, including those queued meanwhile, until none is left."""
         while self.run_one():
             pass
+
+
+class CountingSubmits:
+    """Mixed into an executor: records how many items each task carried."""
+
+    sizes: list[int]
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.sizes.append(len(args[1]) if fn is run_chunk_pickled else 1)
+        return super().submit(fn, *args, **kwargs)  # type: ignore[misc]
+
+
+class CountingProcessPool(CountingSubmits, ProcessPoolExecutor):
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.sizes = []

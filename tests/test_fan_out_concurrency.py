@@ -1,4 +1,4 @@
-"""fan_out on real threads, processes, event loops and Dask.
+"""fan_out on real threads, processes and event loops (Dask: test_fan_out_scale_out).
 
 No test waits on a timer: threads meet on events and barriers, and every
 wait has a bound far beyond need that only a hang would reach.
@@ -137,30 +137,6 @@ def test_process_pool_failures_are_recorded_per_item() -> None:
         )
     assert result.results == [None, 2, None, 4] and result.attempts == (2, 1, 2, 1)
     assert "odd: 1" in str(result.errors[0])
-
-
-def test_dask_local_cluster() -> None:
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        executor = client.get_executor(pure=False)
-        (result,) = collect(
-            reactivex.of([1, 2, 3, 4]).pipe(
-                fan_out(
-                    _workers.fail_on_odd,
-                    executor=executor,
-                    retry=RetryPolicy(max_retries=2, base_delay=0),
-                )
-            )
-        )
-        # pure=False: each retry really runs again, rather than returning a cached failure
-        assert result.attempts == (3, 1, 3, 1) and result.results == [None, 2, None, 4]
-        with pytest.raises(ValueError, match="pure=False"):
-            fan_out(_workers.square, executor=client.get_executor())
 
 
 def test_backpressure_bounds_the_items_held() -> None:

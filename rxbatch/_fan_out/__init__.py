@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -28,6 +28,7 @@ from ..node import Node
 from ..results import BatchResult
 from ..retry import RetryPolicy
 from ..store import Store
+from ._executor import is_dask_executor
 from ._run import Options, Run
 
 __all__ = ["fan_out"]
@@ -125,7 +126,7 @@ def fan_out(
         raise TypeError(f"store must be a Store or None, got {store!r}")
     if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
         raise TypeError(f"scheduler must be a reactivex scheduler, got {scheduler!r}")
-    if _is_pure_dask_executor(executor):
+    if is_dask_executor(executor) and getattr(executor, "_kwargs", {}).get("pure", True):
         raise ValueError(
             "executor: a Dask executor must be made with client.get_executor(pure=False); "
             "with pure=True Dask caches results and a retry would return the cached failure"
@@ -156,11 +157,3 @@ def fan_out(
         return Observable(subscribe)
 
     return operator
-
-
-def _is_pure_dask_executor(executor: object) -> bool:
-    """Whether ``executor`` is Dask's and made without ``pure=False`` (Dask not imported)."""
-    if type(executor).__name__ != "ClientExecutor":
-        return False
-    kwargs: dict[str, Any] = getattr(executor, "_kwargs", {})
-    return bool(kwargs.get("pure", True))

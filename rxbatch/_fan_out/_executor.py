@@ -34,7 +34,7 @@ from typing import Any
 from ..testing import ImmediateExecutor
 from ._items import Task
 
-__all__ = ["Runner", "make_runner", "run_chunk", "run_chunk_pickled"]
+__all__ = ["Runner", "is_dask_executor", "make_runner", "run_chunk", "run_chunk_pickled"]
 
 ExecDone = Callable[[Task[Any], bool, Any], None]  # (task, ok, result or exception)
 Guard = Callable[..., None]  # runs a callback; anything it raises ends the stream
@@ -303,10 +303,18 @@ def _unpickled_outcomes(payloads: list[bytes]) -> list[tuple[bool, Any]]:
     return outcomes
 
 
+def is_dask_executor(executor: object) -> bool:
+    """Whether ``executor`` is (made from) Dask's ``client.get_executor()``; Dask not imported."""
+    return any(
+        cls.__name__ == "ClientExecutor" and cls.__module__.startswith("distributed.")
+        for cls in type(executor).__mro__
+    )
+
+
 def _crosses_processes(executor: concurrent.futures.Executor) -> bool:
-    """Whether ``executor`` runs tasks in other processes (Dask is not imported)."""
-    return isinstance(executor, concurrent.futures.ProcessPoolExecutor) or (
-        type(executor).__name__ == "ClientExecutor"
+    """Whether ``executor`` runs tasks in other processes: results travel pickled."""
+    return isinstance(executor, concurrent.futures.ProcessPoolExecutor) or is_dask_executor(
+        executor
     )
 
 
