@@ -90,9 +90,9 @@ def test_dask_processes_chunked_with_failing_and_retried_items(
         )
     )
     check_flaky_outcomes(results, 40, max_retries=2)
-    # chunked automatically: the first task takes a fair share of the first
-    # batch, ceil(20 / 4); every attempt of every item ran in some task
-    assert executor.sizes[0] == 5
+    # chunked automatically: a chunk per worker of each batch, ceil(20 / 2);
+    # every attempt of every item ran in some task
+    assert executor.sizes[:4] == [10, 10, 10, 10] and max(executor.sizes) == 10
     assert sum(executor.sizes) == sum(a for r in results for a in r.attempts)
 
 
@@ -113,16 +113,20 @@ def test_dask_one_item_per_task_and_pure_executors_refused(dask_client: Any) -> 
         fan_out(_workers.square, executor=dask_client.get_executor())
 
 
-def test_process_pool_chunks_automatically_in_equal_shares_of_what_waits() -> None:
-    with CountingProcessPool(2) as pool:
-        (result,) = collect(
-            reactivex.of(list(range(40))).pipe(
-                fan_out(_workers.square, executor=pool, max_concurrency=4)
+@pytest.mark.parametrize(("max_concurrency", "sizes"), [(10, [14, 14, 12, 1, 1]), (1, [40, 2])])
+def test_process_pool_splits_each_batch_into_a_chunk_per_worker(
+    max_concurrency: int, sizes: list[int]
+) -> None:
+    with CountingProcessPool(3) as pool:
+        results = collect(
+            reactivex.of(list(range(40)), [40, 41]).pipe(
+                fan_out(_workers.square, executor=pool, max_concurrency=max_concurrency)
             )
         )
-    assert result.results == [x * x for x in range(40)]
-    # ceil(waiting / 4) as each task starts: 40 -> 10, 30 -> 8, 22 -> 6, ...
-    assert pool.sizes == [10, 8, 6, 4, 3, 3, 2, 1, 1, 1, 1]
+    assert [r.results for r in results] == [[x * x for x in range(40)], [1600, 1681]]
+    # ceil(40 / 3) items per task, then ceil(2 / 3); with max_concurrency=1 only
+    # one task runs at a time, so each batch is one chunk
+    assert pool.sizes == sizes
 
 
 def test_process_pool_chunked_with_failing_and_retried_items(tmp_path: Path) -> None:

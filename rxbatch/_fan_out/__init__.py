@@ -80,10 +80,12 @@ def fan_out(
             refused).
         chunk_size: Most items per executor task, all from one batch; each
             item keeps its own outcome, retries and fallback. Default
-            (``None``): on a process pool or Dask, each task takes an equal
-            share of the items waiting, ``ceil(waiting / max_concurrency)``, so
-            the round trip of a task is paid per chunk; elsewhere one item per
-            task (fan_out's own pool hands items to its threads one by one).
+            (``None``): on a process pool or Dask, each batch is split into
+            one chunk per worker, ``ceil(len(batch) / workers)`` items (the
+            workers counted when the subscription starts, at most
+            ``max_concurrency``), so a task's round trip is paid per chunk;
+            elsewhere one item per task (fan_out's own pool hands items to
+            its threads one by one).
         max_in_flight: Backpressure: most items admitted and not yet done. A
             batch that does not fit blocks the producing thread in ``on_next``
             until there is room (a batch larger than the limit is admitted

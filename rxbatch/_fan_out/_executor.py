@@ -12,9 +12,11 @@ Three ways to run sync exec calls, chosen once per subscription:
 * ``SubmitRunner`` with chunks -- process pools and Dask (automatically), or
   any executor given ``chunk_size``: a task runs several items of one batch
   one after another and returns every item's outcome, so a task round trip
-  (pickling, IPC, a scheduler hop) is paid per chunk, not per item. From a
-  process pool or Dask, each outcome is pickled on its own in the worker: an
-  item whose result cannot be pickled fails alone, not its whole chunk.
+  (pickling, IPC, a scheduler hop) is paid per chunk, not per item. The
+  automatic size splits each batch into one chunk per worker of the
+  executor (counted when the subscription starts). From a process pool or
+  Dask, each outcome is pickled on its own in the worker: an item whose
+  result cannot be pickled fails alone, not its whole chunk.
 
 ``max_concurrency`` counts tasks; since a task runs its items one after
 another, it also bounds the exec calls running at once.
@@ -166,12 +168,17 @@ class DrainRunner(Runner):
         with lock:
             self.starting -= 1
         while True:
-            with lock:
-                if self.stopped or not waiting:
-                    self.running -= 1
-                    return
-                task = waiting.popleft()
-                task.batch.attempts[task.position] += 1
+            try:  # popleft is atomic: no lock on every item's way
+                task = None if self.stopped else waiting.popleft()
+            except IndexError:
+                task = None
+            if task is None:
+                with lock:  # stop only if nothing came in meanwhile (push pumps under it)
+                    if self.stopped or not waiting:
+                        self.running -= 1
+                        return
+                continue
+            task.batch.attempts[task.position] += 1  # the item is this worker's now
             try:
                 result = exec_(task.prepared)
             except BaseException as error:
@@ -193,23 +200,25 @@ class SubmitRunner(Runner):
         executor: concurrent.futures.Executor,
         owned: concurrent.futures.ThreadPoolExecutor | None,
         chunk_size: int | None,
+        workers: int,
         pickled: bool,
         guard: Guard,
     ) -> None:
         super().__init__(lock, limit, exec_, done, owned)
         self.executor = executor
-        self.chunk_size = chunk_size  # None: an equal share of what waits
+        self.chunk_size = chunk_size  # None: one chunk per worker, of each batch
+        self.workers = workers
         self.run_chunk = run_chunk_pickled if pickled else run_chunk
         self.unpack = _unpickled_outcomes if pickled else _outcomes
         self.guard = guard
 
     def _take(self) -> list[Task[Any]]:
         waiting = self.waiting
-        size = self.chunk_size or math.ceil(len(waiting) / self.limit)
         first = waiting.popleft()
-        first.batch.attempts[first.position] += 1
-        chunk = [first]
         batch = first.batch
+        batch.attempts[first.position] += 1
+        chunk = [first]
+        size = self.chunk_size or math.ceil(len(batch.items) / self.workers)
         while len(chunk) < size and waiting and waiting[0].batch is batch:
             task = waiting.popleft()
             batch.attempts[task.position] += 1
@@ -311,6 +320,20 @@ def is_dask_executor(executor: object) -> bool:
     )
 
 
+def _worker_count(executor: concurrent.futures.Executor) -> int | None:
+    """How many tasks ``executor`` runs at once, where it says (process pools, Dask)."""
+    if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+        workers: object = executor._max_workers  # type: ignore[attr-defined]
+    elif is_dask_executor(executor):
+        try:
+            workers = sum(executor._client.nthreads().values())  # type: ignore[attr-defined]
+        except Exception:  # an asynchronous or closed client: no count
+            return None
+    else:
+        return None
+    return workers if isinstance(workers, int) and workers > 0 else None
+
+
 def _crosses_processes(executor: concurrent.futures.Executor) -> bool:
     """Whether ``executor`` runs tasks in other processes: results travel pickled."""
     return isinstance(executor, concurrent.futures.ProcessPoolExecutor) or is_dask_executor(
@@ -340,8 +363,11 @@ def make_runner(
             lock, max_concurrency, exec_, done, executor=executor, owned=owned, guard=guard
         )
     remote = _crosses_processes(executor)
+    workers = max_concurrency
     if chunk_size is None and not remote:
         chunk_size = 1
+    elif chunk_size is None:
+        workers = min(max_concurrency, _worker_count(executor) or max_concurrency)
     return SubmitRunner(
         lock,
         max_concurrency,
@@ -350,6 +376,7 @@ def make_runner(
         executor=executor,
         owned=owned,
         chunk_size=chunk_size,
+        workers=workers,
         pickled=remote,
         guard=guard,
     )

@@ -171,7 +171,10 @@ class Run(Generic[T, R]):
 
     def _exec_done(self, task: Task[T], ok: bool, value: Any) -> None:
         if ok:
-            self._after_exec(task, value)
+            if self.plain_post:
+                self._finish(task, value)
+            else:
+                self._after_exec(task, value)
         elif isinstance(value, Exception):
             self._exec_failed(task, value)
         else:  # KeyboardInterrupt, SystemExit: not an item failure
