@@ -325,3 +325,21 @@ def test_a_batch_that_is_not_a_sequence_of_items_ends_the_stream_with_a_type_err
     assert "batch must be a sequence of items" in str(error)
     assert type_name(bad) in str(error) and "buffer_with_count" in str(error)
     assert xs.subscriptions == [subscribe(200, 220)]  # the source is let go at once
+
+
+def test_an_executor_that_was_shut_down_fails_every_attempt() -> None:
+    executor = ImmediateExecutor()
+    executor.shutdown()
+    scheduler = TestScheduler()
+    xs = scheduler.create_hot_observable(on_next(210, [1, 2]), on_completed(300))
+    operator = fan_out(
+        Flaky({}),
+        executor=executor,
+        scheduler=scheduler,
+        retry=RetryPolicy(max_retries=1, base_delay=10),
+    )
+    messages = scheduler.start(lambda: xs.pipe(operator)).messages
+    (result,) = (m.value.value for m in messages[:-1])
+    assert messages[0].time == 220 and messages[-1] == on_completed(300)
+    assert result.failed_indices == (0, 1) and result.attempts == (2, 2)
+    assert all("after shutdown" in str(e.__cause__) for e in result.errors.values())

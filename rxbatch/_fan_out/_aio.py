@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any
 
@@ -45,7 +46,7 @@ class _EventLoopThread:
             self.loop.close()
 
     def stop(self) -> None:
-        if not self.loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # closed already
             self.loop.call_soon_threadsafe(self.loop.stop)
 
 
@@ -61,9 +62,16 @@ class LoopBridge:
             self.private = _EventLoopThread()
             self.loop = self.private.loop
 
-    def run(self, coroutine: Awaitable[Any], resume: Resume) -> None:
+    def run(self, coroutine: Coroutine[Any, Any, Any], resume: Resume) -> None:
         """Run ``coroutine`` on the loop, then ``resume(ok, value)`` (guarded)."""
-        future = asyncio.run_coroutine_threadsafe(_outcome(coroutine), self.loop)
+        outcome = _outcome(coroutine)
+        try:
+            future = asyncio.run_coroutine_threadsafe(outcome, self.loop)
+        except RuntimeError as error:  # the loop is closed: the run has ended
+            outcome.close()
+            coroutine.close()
+            resume(False, error)
+            return
         future.add_done_callback(partial(self.guard, _resume_from, resume))
 
     def needs_thread(self, thread: threading.Thread) -> str | None:

@@ -158,10 +158,15 @@ class DrainRunner(Runner):
     def _start(self, unit: list[Task[Any]]) -> None:
         try:
             self.executor.submit(self.guard, self._drain)
-        except RuntimeError:  # shut down: the run is ending
+        except Exception as error:  # shut down: every waiting item's attempt fails
             with self.lock:
                 self.starting -= 1
                 self.running -= 1
+                failed = list(self.waiting)
+                self.waiting.clear()
+            for task in failed:
+                task.batch.attempts[task.position] += 1
+                self.done(task, False, error)
 
     def _drain(self) -> None:
         lock, waiting, exec_, done = self.lock, self.waiting, self.exec, self.done

@@ -162,6 +162,8 @@ class Run(Generic[T, R]):
             if prepared is not _ELSEWHERE:
                 task.prepared = prepared
                 tasks.append(task)
+            elif self.runner.stopped:  # the step ended the stream: prep nothing more
+                return
         if tasks:
             self.runner.push(tasks)
 
