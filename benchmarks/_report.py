@@ -4,7 +4,9 @@ judged on per-round ratios."""
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable
+from typing import Any
 
 
 def interleaved_rounds(
@@ -16,6 +18,21 @@ def interleaved_rounds(
     so a machine that slows down between rounds slows them alike.
     """
     return [{name: case() for name, case in cases.items()} for _ in range(rounds)]
+
+
+def rate_of(name: str, run: Callable[[], Any], count: int, expected: Any) -> Callable[[], float]:
+    """A case for ``interleaved_rounds``: ``count / seconds`` of one ``run()``,
+    which must return ``expected`` (every result, in order)."""
+
+    def measure() -> float:
+        start = time.perf_counter()
+        out = run()
+        rate = count / (time.perf_counter() - start)
+        if out != expected:
+            raise AssertionError(f"{name}: results missing or out of order")
+        return rate
+
+    return measure
 
 
 def print_targets(rounds: list[dict[str, float]], targets: list[tuple[str, str, float]]) -> int:

@@ -20,10 +20,11 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import reactivex
-from _report import interleaved_rounds, print_targets
+from _report import interleaved_rounds, print_targets, rate_of
 from reactivex import operators as ops
 
 import rxbatch
@@ -144,18 +145,7 @@ def overhead_cases(n: int) -> dict[str, Callable[[], float]]:
         BOOKKEEPING: lambda: fan_out_case(increment, 100, executor=ImmediateExecutor())(items),
     }
 
-    def timed(name: str, way: Callable[[], list[int]]) -> Callable[[], float]:
-        def measure() -> float:
-            start = time.perf_counter()
-            out = way()
-            rate = n / (time.perf_counter() - start)
-            if out != expected:
-                raise AssertionError(f"{name}: results missing or out of order")
-            return rate
-
-        return measure
-
-    return {name: timed(name, way) for name, way in ways.items()}
+    return {name: rate_of(name, way, n, expected) for name, way in ways.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,18 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     items = list(range(args.items))
 
-    def timed(name: str, case: Callable[[list[int]], list[int]]) -> Callable[[], float]:
-        def measure() -> float:
-            start = time.perf_counter()
-            out = case(items)
-            rate = len(items) / (time.perf_counter() - start)
-            if out != items:
-                raise AssertionError(f"{name}: results missing or out of order")
-            return rate
-
-        return measure
-
-    rounds = interleaved_rounds({n: timed(n, c) for n, c in CASES.items()}, args.rounds)
+    rounds = interleaved_rounds(
+        {
+            name: rate_of(name, partial(case, items), len(items), items)
+            for name, case in CASES.items()
+        },
+        args.rounds,
+    )
     ideal = CONCURRENCY / DELAY
     print(
         f"{args.items:,} items, {DELAY * 1000:.0f} ms each, concurrency {CONCURRENCY} "

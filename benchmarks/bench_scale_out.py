@@ -19,13 +19,13 @@ import argparse
 import math
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 import reactivex
-from _report import interleaved_rounds, print_targets
+from _report import interleaved_rounds, print_targets, rate_of
 from reactivex import operators as ops
 
 import rxbatch
@@ -115,20 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         dask_map(items[:8])  # warm the workers up
 
-    def timed(name: str, case: Callable[[list[int]], list[int]]) -> Callable[[], float]:
-        def measure() -> float:
-            start = time.perf_counter()
-            out = case(items)
-            rate = len(items) / (time.perf_counter() - start)
-            if out != expected:
-                raise AssertionError(f"{name}: results missing or out of order")
-            return rate
-
-        return measure
-
     try:
         rounds = interleaved_rounds(
-            {name: timed(name, case) for name, case in cases.items()}, args.rounds
+            {
+                name: rate_of(name, partial(case, items), len(items), expected)
+                for name, case in cases.items()
+            },
+            args.rounds,
         )
     finally:
         pool.shutdown()

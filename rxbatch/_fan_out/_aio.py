@@ -22,7 +22,7 @@ from typing import Any
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from ._executor import ExecDone, Guard, Runner
+from ._executor import Guard, Runner, Wiring
 from ._items import Task
 
 __all__ = ["AsyncRunner", "LoopBridge"]
@@ -94,16 +94,8 @@ class LoopBridge:
 class AsyncRunner(Runner):
     """One coroutine per item for an ``async def`` exec."""
 
-    def __init__(
-        self,
-        lock: threading.RLock,
-        limit: int,
-        exec_: Callable[[Any], Any],
-        done: ExecDone,
-        *,
-        bridge: LoopBridge,
-    ) -> None:
-        super().__init__(lock, limit, exec_, done)
+    def __init__(self, wiring: Wiring, *, bridge: LoopBridge) -> None:
+        super().__init__(wiring)
         self.bridge = bridge
 
     def _start(self, unit: list[Task[Any]]) -> None:

@@ -30,33 +30,48 @@ import pickle
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from ..testing import ImmediateExecutor
 from ._items import Task
 
-__all__ = ["Runner", "is_dask_executor", "make_runner", "run_chunk", "run_chunk_pickled"]
+__all__ = [
+    "Runner",
+    "Wiring",
+    "is_dask_executor",
+    "make_runner",
+    "run_chunk",
+    "run_chunk_pickled",
+]
 
 ExecDone = Callable[[Task[Any], bool, Any], None]  # (task, ok, result or exception)
 Guard = Callable[..., None]  # runs a callback; anything it raises ends the stream
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a runner gets from its run."""
+
+    lock: threading.RLock  # the run's lock
+    limit: int  # max_concurrency: most tasks at once
+    exec: Callable[[Any], Any]  # the node's exec
+    done: ExecDone  # where each item's outcome goes
+    guard: Guard  # runs callbacks from executors and loops
 
 
 class Runner:
     """Starts exec for waiting items while fewer than ``limit`` tasks run."""
 
     def __init__(
-        self,
-        lock: threading.RLock,
-        limit: int,
-        exec_: Callable[[Any], Any],
-        done: ExecDone,
-        owned: concurrent.futures.ThreadPoolExecutor | None = None,
+        self, wiring: Wiring, owned: concurrent.futures.ThreadPoolExecutor | None = None
     ) -> None:
-        self.lock = lock
-        self.limit = limit
-        self.exec = exec_
-        self.done = done
+        self.lock = wiring.lock
+        self.limit = wiring.limit
+        self.exec = wiring.exec
+        self.done = wiring.done
+        self.guard = wiring.guard
         self.owned = owned  # fan_out's own pool, shut down with the run
         self.waiting: deque[Task[Any]] = deque()
         self.running = 0  # tasks started and not finished
@@ -134,18 +149,13 @@ class DrainRunner(Runner):
 
     def __init__(
         self,
-        lock: threading.RLock,
-        limit: int,
-        exec_: Callable[[Any], Any],
-        done: ExecDone,
+        wiring: Wiring,
         *,
         executor: concurrent.futures.Executor,
         owned: concurrent.futures.ThreadPoolExecutor | None,
-        guard: Guard,
     ) -> None:
-        super().__init__(lock, limit, exec_, done, owned)
+        super().__init__(wiring, owned)
         self.executor = executor
-        self.guard = guard
         self.starting = 0  # workers started that have not taken an item yet
 
     def _wants_task(self) -> bool:
@@ -197,25 +207,20 @@ class SubmitRunner(Runner):
 
     def __init__(
         self,
-        lock: threading.RLock,
-        limit: int,
-        exec_: Callable[[Any], Any],
-        done: ExecDone,
+        wiring: Wiring,
         *,
         executor: concurrent.futures.Executor,
         owned: concurrent.futures.ThreadPoolExecutor | None,
         chunk_size: int | None,
         workers: int,
         pickled: bool,
-        guard: Guard,
     ) -> None:
-        super().__init__(lock, limit, exec_, done, owned)
+        super().__init__(wiring, owned)
         self.executor = executor
         self.chunk_size = chunk_size  # None: one chunk per worker, of each batch
         self.workers = workers
         self.run_chunk = run_chunk_pickled if pickled else run_chunk
         self.unpack = _unpickled_outcomes if pickled else _outcomes
-        self.guard = guard
 
     def _take(self) -> list[Task[Any]]:
         waiting = self.waiting
@@ -347,41 +352,28 @@ def _crosses_processes(executor: concurrent.futures.Executor) -> bool:
 
 
 def make_runner(
-    lock: threading.RLock,
-    *,
-    max_concurrency: int,
-    executor: concurrent.futures.Executor | None,
-    chunk_size: int | None,
-    exec_: Callable[[Any], Any],
-    done: ExecDone,
-    guard: Guard,
+    wiring: Wiring, *, executor: concurrent.futures.Executor | None, chunk_size: int | None
 ) -> Runner:
     """The runner for sync exec calls on ``executor`` (None: a pool of fan_out's own)."""
     owned = None
     if executor is None:
         owned = concurrent.futures.ThreadPoolExecutor(
-            max_concurrency, thread_name_prefix="rxbatch-fan-out"
+            wiring.limit, thread_name_prefix="rxbatch-fan-out"
         )
         executor = owned
     if chunk_size is None and (owned is not None or isinstance(executor, ImmediateExecutor)):
-        return DrainRunner(
-            lock, max_concurrency, exec_, done, executor=executor, owned=owned, guard=guard
-        )
+        return DrainRunner(wiring, executor=executor, owned=owned)
     remote = _crosses_processes(executor)
-    workers = max_concurrency
+    workers = wiring.limit
     if chunk_size is None and not remote:
         chunk_size = 1
     elif chunk_size is None:
-        workers = min(max_concurrency, _worker_count(executor) or max_concurrency)
+        workers = min(wiring.limit, _worker_count(executor) or wiring.limit)
     return SubmitRunner(
-        lock,
-        max_concurrency,
-        exec_,
-        done,
+        wiring,
         executor=executor,
         owned=owned,
         chunk_size=chunk_size,
         workers=workers,
         pickled=remote,
-        guard=guard,
     )

@@ -34,7 +34,7 @@ from ..store import Store
 from ._admission import Admission
 from ._aio import AsyncRunner, LoopBridge
 from ._emission import Emitter
-from ._executor import Runner, make_runner
+from ._executor import Runner, Wiring, make_runner
 from ._items import Batch, Task, as_batch
 from ._retry import RetryTimers, default_retry_clock
 
@@ -88,20 +88,13 @@ class Run(Generic[T, R]):
         self.bridge: LoopBridge | None = None
         if any(node.is_async(step) for step in ("prep", "exec", "post", "fallback")):
             self.bridge = LoopBridge(options.scheduler, self.guard)
+        wiring = Wiring(self.lock, options.max_concurrency, node.exec, self._exec_done, self.guard)
         self.runner: Runner
         if self.bridge is not None and node.is_async("exec"):
-            self.runner = AsyncRunner(
-                self.lock, options.max_concurrency, node.exec, self._exec_done, bridge=self.bridge
-            )
+            self.runner = AsyncRunner(wiring, bridge=self.bridge)
         else:
             self.runner = make_runner(
-                self.lock,
-                max_concurrency=options.max_concurrency,
-                executor=options.executor,
-                chunk_size=options.chunk_size,
-                exec_=node.exec,
-                done=self._exec_done,
-                guard=self.guard,
+                wiring, executor=options.executor, chunk_size=options.chunk_size
             )
 
     # -- upstream ----------------------------------------------------------------
