@@ -362,3 +362,31 @@ def test_subscriber_error_while_producer_is_blocked_on_max_in_flight_ends_the_st
         assert [str(e) for e in errors] == ["dead-letter destination is full"]
     finally:
         release_slow.set()
+
+
+def test_disposal_cancels_the_coroutines_running_on_the_private_loop() -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    class Hangs(Node[int, int]):
+        async def exec(self, prepared: int) -> int:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # never set
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return prepared
+
+    before = set(threading.enumerate())
+    subject: Subject[list[int]] = Subject()
+    emitted: list[Any] = []
+    subscription = subject.pipe(fan_out(Hangs())).subscribe(emitted.append, emitted.append)
+    subject.on_next([1, 2])
+    assert started.wait(HANG)
+    loop_threads = [t for t in set(threading.enumerate()) - before if "loop" in t.name]
+    subscription.dispose()
+    assert cancelled.wait(HANG)
+    for thread in loop_threads:
+        thread.join(HANG)
+        assert not thread.is_alive()
+    assert emitted == []

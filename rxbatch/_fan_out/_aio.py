@@ -42,7 +42,12 @@ class _EventLoopThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
-        finally:
+        finally:  # stopped: cancel what still runs, so that no coroutine is left behind
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
 
     def stop(self) -> None:
@@ -55,6 +60,8 @@ class LoopBridge:
 
     def __init__(self, scheduler: abc.SchedulerBase | None, guard: Guard) -> None:
         self.guard = guard
+        self.lock = threading.Lock()  # orders every hand-over before the stop
+        self.stopped = False
         self.private: _EventLoopThread | None = None
         if isinstance(scheduler, AsyncIOScheduler):
             self.loop: asyncio.AbstractEventLoop = scheduler._loop
@@ -63,16 +70,25 @@ class LoopBridge:
             self.loop = self.private.loop
 
     def run(self, coroutine: Coroutine[Any, Any, Any], resume: Resume) -> None:
-        """Run ``coroutine`` on the loop, then ``resume(ok, value)`` (guarded)."""
-        outcome = _outcome(coroutine)
-        try:
-            future = asyncio.run_coroutine_threadsafe(outcome, self.loop)
-        except RuntimeError as error:  # the loop is closed: the run has ended
-            outcome.close()
+        """Run ``coroutine`` on the loop, then ``resume(ok, value)`` (guarded).
+
+        Once stopped, the coroutine is closed unstarted and resumes with a
+        ``RuntimeError``: a coroutine handed to a stopping loop would never
+        be awaited.
+        """
+        future = None
+        with self.lock:
+            if not self.stopped:
+                outcome = _outcome(coroutine)
+                try:
+                    future = asyncio.run_coroutine_threadsafe(outcome, self.loop)
+                except RuntimeError:  # the loop is closed
+                    outcome.close()
+        if future is None:
             coroutine.close()
-            resume(False, error)
+            resume(False, RuntimeError("fan_out's event loop has stopped: the run has ended"))
             return
-        future.add_done_callback(partial(self.guard, _resume_from, resume))
+        future.add_done_callback(partial(self.guard, _resume_from, resume, coroutine))
 
     def needs_thread(self, thread: threading.Thread) -> str | None:
         """Why blocking ``thread`` would stop the loop, if it would."""
@@ -87,8 +103,11 @@ class LoopBridge:
         return None
 
     def stop(self) -> None:
-        if self.private is not None:
-            self.private.stop()
+        """Start no coroutine more; stop the private loop, cancelling what still runs."""
+        with self.lock:
+            self.stopped = True
+            if self.private is not None:
+                self.private.stop()
 
 
 class AsyncRunner(Runner):
@@ -121,9 +140,14 @@ async def _outcome(awaitable: Awaitable[Any]) -> tuple[bool, Any]:
         return False, error
 
 
-def _resume_from(resume: Resume, future: concurrent.futures.Future[tuple[bool, Any]]) -> None:
+def _resume_from(
+    resume: Resume,
+    coroutine: Coroutine[Any, Any, Any],
+    future: concurrent.futures.Future[tuple[bool, Any]],
+) -> None:
     try:
         ok, value = future.result()
-    except BaseException as error:  # cancelled, or the loop was closed
+    except BaseException as error:  # cancelled (the run ended), perhaps before it started
         ok, value = False, error
+        coroutine.close()  # never started: close it, or it warns it was never awaited
     resume(ok, value)
