@@ -390,3 +390,25 @@ def test_disposal_cancels_the_coroutines_running_on_the_private_loop() -> None:
         thread.join(HANG)
         assert not thread.is_alive()
     assert emitted == []
+
+
+def test_an_error_no_observer_takes_is_reported_on_its_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no on_error handler, reactivex re-raises; on a worker there is no
+    caller left, so fan_out hands it to threading.excepthook, never swallows it."""
+    reported: list[tuple[BaseException | None, str]] = []
+
+    def excepthook(args: Any) -> None:
+        reported.append((args.exc_value, args.thread.name if args.thread else ""))
+
+    monkeypatch.setattr(threading, "excepthook", excepthook)
+    failure = ValueError("subscriber failed")
+
+    def on_result(result: BatchResult[int, int]) -> None:
+        raise failure
+
+    reactivex.of([1]).pipe(fan_out(_workers.square)).subscribe(on_result)
+    wait_until(lambda: bool(reported))
+    assert reported == [(failure, reported[0][1])]
+    assert reported[0][1].startswith("rxbatch-fan-out")

@@ -283,7 +283,11 @@ class Run(Generic[T, R]):
         try:
             fn(*args)
         except BaseException as error:
-            if not self.fail(error):  # the stream is over: nobody left to tell
+            try:
+                told = self.fail(error)
+            except BaseException as raised:  # the subscriber's on_error raised in turn
+                told, error = False, raised
+            if not told:  # the stream is over: report it as Python reports a thread's
                 threading.excepthook(
                     threading.ExceptHookArgs(
                         (type(error), error, error.__traceback__, threading.current_thread())
