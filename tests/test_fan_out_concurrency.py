@@ -7,6 +7,7 @@ wait has a bound far beyond need that only a hang would reach.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -383,6 +384,7 @@ def test_disposal_cancels_the_coroutines_running_on_the_private_loop() -> None:
     subscription = subject.pipe(fan_out(Hangs())).subscribe(emitted.append, emitted.append)
     subject.on_next([1, 2])
     assert started.wait(HANG)
+    gc.collect()  # a task waiting on a future no one else holds must not be collected
     loop_threads = [t for t in set(threading.enumerate()) - before if "loop" in t.name]
     subscription.dispose()
     assert cancelled.wait(HANG)

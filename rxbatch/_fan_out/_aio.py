@@ -62,6 +62,10 @@ class LoopBridge:
         self.guard = guard
         self.lock = threading.Lock()  # orders every hand-over before the stop
         self.stopped = False
+        # The loop holds a task only weakly while it waits: without a strong
+        # reference a task waiting on a future nobody else holds is collected
+        # pending ("Task was destroyed but it is pending!").
+        self.in_flight: set[concurrent.futures.Future[tuple[bool, Any]]] = set()
         self.private: _EventLoopThread | None = None
         if isinstance(scheduler, AsyncIOScheduler):
             self.loop: asyncio.AbstractEventLoop = scheduler._loop
@@ -84,11 +88,23 @@ class LoopBridge:
                     future = asyncio.run_coroutine_threadsafe(outcome, self.loop)
                 except RuntimeError:  # the loop is closed
                     outcome.close()
+                else:
+                    self.in_flight.add(future)
         if future is None:
             coroutine.close()
             resume(False, RuntimeError("fan_out's event loop has stopped: the run has ended"))
             return
-        future.add_done_callback(partial(self.guard, _resume_from, resume, coroutine))
+        future.add_done_callback(partial(self._finished, resume, coroutine))
+
+    def _finished(
+        self,
+        resume: Resume,
+        coroutine: Coroutine[Any, Any, Any],
+        future: concurrent.futures.Future[tuple[bool, Any]],
+    ) -> None:
+        with self.lock:
+            self.in_flight.discard(future)
+        self.guard(_resume_from, resume, coroutine, future)
 
     def needs_thread(self, thread: threading.Thread) -> str | None:
         """Why blocking ``thread`` would stop the loop, if it would."""
