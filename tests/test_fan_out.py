@@ -225,7 +225,7 @@ item_plans = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)  # virtual time: a busy machine is no failure
+@settings(max_examples=150, deadline=None)  # virtual time: a busy machine is not a failure
 @given(
     item_plans,
     st.integers(min_value=0, max_value=3),

@@ -33,6 +33,8 @@ on_next, on_completed, on_error = (
     ReactiveTest.on_error,
 )
 
+# Every test here runs on virtual time, so none has a wall-clock deadline: on
+# a saturated machine an example may take long without anything being wrong.
 gaps = st.lists(st.integers(min_value=1, max_value=40), max_size=60)
 tail = st.integers(min_value=1, max_value=200)
 ends_in_error = st.booleans()
@@ -60,6 +62,7 @@ def run(
     return arrivals, [(m.time, m.value.value) for m in emitted], end
 
 
+@settings(deadline=None)
 @given(gaps, tail, ends_in_error, st.integers(min_value=1, max_value=10))
 def test_buffer_with_count_conserves_items(
     gaps: list[int], end: int, fail: bool, count: int
@@ -71,6 +74,7 @@ def test_buffer_with_count_conserves_items(
     assert all(0 < len(batch) <= count for batch in batches)
 
 
+@settings(deadline=None)
 @given(gaps, tail, ends_in_error, st.integers(min_value=1, max_value=10), st.integers(1, 80))
 def test_buffer_with_time_or_count_bounds_size_and_wait(
     gaps: list[int], end: int, fail: bool, count: int, timespan: int
@@ -88,6 +92,7 @@ def test_buffer_with_time_or_count_bounds_size_and_wait(
             assert (time, batch) == emitted[-1]
 
 
+@settings(deadline=None)
 @given(gaps, tail, ends_in_error, st.integers(1, 80))
 def test_buffer_with_time_emits_each_item_at_its_window_end(
     gaps: list[int], end: int, fail: bool, timespan: int
@@ -116,6 +121,7 @@ def sliding_reference(items: list[int], size: int, step: int) -> list[list[int]]
     return windows
 
 
+@settings(deadline=None)
 @given(gaps, tail, ends_in_error, st.integers(1, 8), st.integers(1, 8))
 def test_sliding_window_matches_reference(
     gaps: list[int], end: int, fail: bool, size: int, step: int
@@ -145,7 +151,7 @@ def sliding_time_reference(
     return out
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(gaps, tail, ends_in_error, st.integers(1, 100), st.integers(1, 60))
 def test_sliding_window_with_time_matches_reference(
     gaps: list[int], end: int, fail: bool, size: int, slide: int
@@ -167,7 +173,7 @@ def test_sliding_window_with_time_matches_reference(
         assert window.end - window.start == s.to_timedelta(float(size))
 
 
-@settings(max_examples=200, deadline=None)  # virtual time: a busy machine is no failure
+@settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.lists(st.integers(0, 3), max_size=5), max_size=6),  # failures per item
     st.lists(st.integers(1, 30), min_size=6, max_size=6),  # gaps between batches
