@@ -1,12 +1,14 @@
 """fan_out side by side with the usual ways to run an I/O-bound function in
 parallel, in one run, as items per second and ratios.
 
-    python benchmarks/bench_fan_out.py [--items N] [--rounds R]
+    python benchmarks/bench_fan_out.py [--items N] [--rounds R] [--overhead-items M]
 
 The node sleeps 5 ms (I/O) and 50 run at once, so the ideal is 10,000 items/s.
 Every case checks that it got every result in input order. The second table
-is the overhead per item of ``fan_out`` with a no-op node against a plain
-loop calling the same function. Exits 1 if a target of issue 3 is missed.
+is fan_out's own cost per item: a trivial node (``x + 1``) over M items in
+batches of 100, against a plain loop and ``ThreadPoolExecutor.map`` calling
+the same function. Rounds are interleaved; medians and ranges are reported.
+Exits 1 if a target of issues 3 and 13 is missed.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import reactivex
-from _report import print_targets
+from _report import interleaved_rounds, print_targets, rate_of
 from reactivex import operators as ops
 
 import rxbatch
@@ -109,75 +112,93 @@ TARGETS = [
 ]
 
 
-def noop(x: int) -> int:
-    return x
+def increment(x: int) -> int:
+    return x + 1
 
 
-def overhead(n: int) -> dict[str, float]:
-    """Microseconds per item of running a no-op function n times, several ways."""
+OVERHEAD_TARGETS = [
+    # fan_out takes at most half the time of ThreadPoolExecutor.map (issue 13)
+    ("rxbatch fan_out, default thread pool", "ThreadPoolExecutor(10).map", 2.0),
+]
+BOOKKEEPING = "rxbatch fan_out, ImmediateExecutor (bookkeeping only)"
+BOOKKEEPING_TARGET = 3.0  # µs per item (issue 13)
+
+
+def overhead_cases(n: int) -> dict[str, Callable[[], float]]:
+    """Items per second of calling ``increment`` on n items, several ways."""
     items = list(range(n))
+    expected = [x + 1 for x in items]
 
     def plain() -> list[int]:
-        return [noop(x) for x in items]
+        return [increment(x) for x in items]
 
     def pool_map() -> list[int]:
         with ThreadPoolExecutor(10) as pool:
-            return list(pool.map(noop, items))
+            return list(pool.map(increment, items))
 
-    cases = {
+    ways: dict[str, Callable[[], list[int]]] = {
         "plain loop calling it": plain,
         "ThreadPoolExecutor(10).map": pool_map,
         "rxbatch fan_out, default thread pool": lambda: fan_out_case(
-            noop, 1000, max_concurrency=10
+            increment, 100, max_concurrency=10
         )(items),
-        "rxbatch fan_out, ImmediateExecutor (bookkeeping only)": lambda: fan_out_case(
-            noop, 1000, executor=ImmediateExecutor()
-        )(items),
+        BOOKKEEPING: lambda: fan_out_case(increment, 100, executor=ImmediateExecutor())(items),
     }
-    micros = {}
-    for name, case in cases.items():
-        start = time.perf_counter()
-        out = case()
-        micros[name] = (time.perf_counter() - start) / n * 1e6
-        assert out == items, name
-    return micros
+
+    return {name: rate_of(name, way, n, expected) for name, way in ways.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--overhead-items", type=int, default=200_000)
     args = parser.parse_args(argv)
     items = list(range(args.items))
 
-    rounds: list[dict[str, float]] = []
-    for _ in range(args.rounds):
-        rates: dict[str, float] = {}
-        for name, case in CASES.items():
-            start = time.perf_counter()
-            out = case(items)
-            rates[name] = len(items) / (time.perf_counter() - start)
-            if out != items:
-                raise AssertionError(f"{name}: results missing or out of order")
-        rounds.append(rates)
-    rate = {name: statistics.median(r[name] for r in rounds) for name in CASES}
+    rounds = interleaved_rounds(
+        {
+            name: rate_of(name, partial(case, items), len(items), items)
+            for name, case in CASES.items()
+        },
+        args.rounds,
+    )
     ideal = CONCURRENCY / DELAY
     print(
         f"{args.items:,} items, {DELAY * 1000:.0f} ms each, concurrency {CONCURRENCY} "
-        f"(ideal {ideal:,.0f} items/s), median of {args.rounds} rounds, "
+        f"(ideal {ideal:,.0f} items/s), median (range) of {args.rounds} interleaved rounds, "
         f"Python {sys.version.split()[0]}\n"
     )
-    print("| case | items/s | of ideal |")
-    print("|---|---:|---:|")
-    for name, value in rate.items():
-        print(f"| {name} | {value:,.0f} | {value / ideal:.0%} |")
-
+    print("| case | items/s | range | of ideal |")
+    print("|---|---:|---:|---:|")
+    for name in CASES:
+        rates = [r[name] for r in rounds]
+        rate = statistics.median(rates)
+        print(
+            f"| {name} | {rate:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {rate / ideal:.0%} |"
+        )
     missed = print_targets(rounds, TARGETS)
 
-    print("\n| per-item overhead, no-op node, 100,000 items | µs/item |")
-    print("|---|---:|")
-    for name, micros in overhead(100_000).items():
-        print(f"| {name} | {micros:.2f} |")
+    n = args.overhead_items
+    overhead = interleaved_rounds(overhead_cases(n), args.rounds)
+    print(f"\n| per-item cost, x + 1, {n:,} items in batches of 100 | µs/item | range |")
+    print("|---|---:|---:|")
+    micros: dict[str, list[float]] = {}
+    for name in overhead[0]:
+        micros[name] = [1e6 / r[name] for r in overhead]
+        print(
+            f"| {name} | {statistics.median(micros[name]):.2f} "
+            f"| {min(micros[name]):.2f}-{max(micros[name]):.2f} |"
+        )
+    missed += print_targets(overhead, OVERHEAD_TARGETS)
+    bookkeeping = statistics.median(micros[BOOKKEEPING])
+    ok = bookkeeping <= BOOKKEEPING_TARGET
+    missed += not ok
+    print(
+        f"| {BOOKKEEPING} | {bookkeeping:.2f} µs/item | {min(micros[BOOKKEEPING]):.2f}-"
+        f"{max(micros[BOOKKEEPING]):.2f} | ≤ {BOOKKEEPING_TARGET} µs | "
+        f"{'ok' if ok else 'MISSED'} |"
+    )
     return 1 if missed else 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -26,13 +27,13 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.subject import Subject
 
 from ._fan_out import fan_out
+from ._fan_out._items import reject_text_or_mapping
 from ._validation import positive_int, positive_timespan
 from .node import Node
 from .operators import buffer_with_count, buffer_with_time_or_count, sliding_window_with_time
 from .operators import progress as progress_bar
 from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
 from .retry import RetryPolicy
-from .testing import ImmediateExecutor
 
 __all__ = [
     "BatchSizer",
@@ -58,6 +59,8 @@ def process_in_batches(
     max_concurrency: int = 10,
     retry: RetryPolicy | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
+    chunk_size: int | None = None,
 ) -> list[R]:
     """Process a finite iterable in batches and return the results in input order.
 
@@ -69,12 +72,15 @@ def process_in_batches(
     generator is not drained into memory ahead of the work.
 
     Args:
-        items: The input, any iterable.
+        items: The input, any iterable but a str, bytes or mapping.
         node: A ``Node`` or a plain function (its exec).
         batch_size: Items per batch.
-        max_concurrency: Most items processed at once.
+        max_concurrency: Most tasks running at once (see ``fan_out``).
         retry: Retry policy for failed items.
         progress: Show a progress bar (needs ``rxbatch[progress]``).
+        executor: Where exec runs, as in ``fan_out``: a process pool or Dask
+            (``client.get_executor(pure=False)``) for CPU-bound work.
+        chunk_size: Most items per executor task, as in ``fan_out``.
 
     Raises:
         BatchError: some items failed; carries every result and error.
@@ -84,13 +90,16 @@ def process_in_batches(
         [0, 1, 4, 9, 16]
     """
     positive_int("batch_size", batch_size)
+    reject_text_or_mapping("items", items, "pass a list of the items")
     stages: list[Callable[[Observable[Any]], Observable[Any]]] = [
         buffer_with_count(batch_size),
         fan_out(
             node,
             max_concurrency=max_concurrency,
             retry=retry,
-            max_in_flight=max(2 * batch_size, 2 * max_concurrency),
+            executor=executor,
+            chunk_size=chunk_size,
+            max_in_flight=max(2 * batch_size, 2 * max_concurrency * (chunk_size or 1)),
         ),
     ]
     if progress:
@@ -220,7 +229,7 @@ def stream_batches(
     A batch leaves at ``batch_size`` items or ``flush_interval`` after its
     first item (the seed's ticker also fires while idle; this timer does not),
     then every item is processed; results come in input order. ``retry``,
-    ``executor``, ``max_in_flight``, ``ordered`` and ``store`` pass through.
+    ``executor``, ``chunk_size``, ``max_in_flight``, ``ordered`` and ``store`` pass through.
 
     Example:
         >>> import reactivex
@@ -277,13 +286,25 @@ def worker_pool(
     workers: int,
     batch_size: int,
     retry: RetryPolicy | None = None,
+    executor: Executor | None = None,
 ) -> Callable[[Observable[T]], Observable[BatchResult[T, R]]]:
     """The seed's BatchWorkerPool: whole batches handed to ``workers`` workers.
 
-    Items are cut into batches of ``batch_size``; each batch goes to one
-    worker, which runs its items one after another; results come out in input
-    order even when workers finish out of order. (The seed starts a goroutine
-    per batch; here the number of workers is the bound.)
+    Items are cut into batches of ``batch_size``; each batch is one task (a
+    chunk, in ``fan_out``'s terms) that one worker runs item after item;
+    results come out in input order even when workers finish out of order.
+    A failed item is retried on its own. (The seed starts a goroutine per
+    batch; here the number of workers is the bound.)
+
+    Args:
+        node: A ``Node`` or a plain function (its exec).
+        workers: Most batches running at once.
+        batch_size: Items per batch.
+        retry: Retry policy for failed items.
+        executor: Where the batches run, as in ``fan_out``; default: a thread
+            pool of ``workers`` threads. A process pool or Dask
+            (``client.get_executor(pure=False)``) sends each batch to a worker
+            process as one task.
 
     Example:
         >>> import reactivex
@@ -294,26 +315,13 @@ def worker_pool(
     """
     positive_int("workers", workers)
     positive_int("batch_size", batch_size)
-    inner = fan_out(node, max_concurrency=1, executor=ImmediateExecutor(), retry=retry)
-
-    def run_whole_batch(batch: list[T]) -> BatchResult[T, R]:
-        result: BatchResult[T, R] = reactivex.of(batch).pipe(inner).run()
-        return result
+    batches = buffer_with_count(batch_size)
+    process = fan_out(
+        node, max_concurrency=workers, chunk_size=batch_size, executor=executor, retry=retry
+    )
 
     def operator(source: Observable[T]) -> Observable[BatchResult[T, R]]:
-        def unwrap(outer: BatchResult[list[T], BatchResult[T, R]]) -> BatchResult[T, R]:
-            if outer.errors:  # the batch as a whole could not run: raise its cause
-                raise outer.errors[0]
-            result = outer.results[0]
-            assert result is not None
-            return replace(result, index=outer.index)
-
-        return source.pipe(
-            buffer_with_count(batch_size),
-            ops.map(lambda batch: [batch]),  # one whole batch per worker task
-            fan_out(run_whole_batch, max_concurrency=workers),
-            ops.map(unwrap),
-        )
+        return source.pipe(batches, process)
 
     return operator
 
@@ -379,6 +387,8 @@ def adaptive_fan_out(
     items are retried first, at the smaller size, up to ``batch_retries``
     times; every item appears in exactly one emitted ``BatchResult``, with its
     final outcome, and results are numbered in the order they leave.
+    ``fan_out`` options such as ``executor``, ``chunk_size`` and ``retry``
+    pass through.
 
     Example:
         >>> import reactivex

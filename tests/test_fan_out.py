@@ -14,6 +14,8 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from rxbatch import BatchResult, Node, NodeError, RetryPolicy, Routed, Store, StoreReader, fan_out
 from rxbatch.testing import ImmediateExecutor
 
+from ._executors import ManualExecutor
+
 on_next, on_completed, on_error = (
     ReactiveTest.on_next,
     ReactiveTest.on_completed,
@@ -223,12 +225,17 @@ item_plans = st.lists(
 )
 
 
-@settings(max_examples=150)
-@given(item_plans, st.integers(min_value=0, max_value=3))
+@settings(max_examples=150, deadline=None)  # virtual time: a busy machine is not a failure
+@given(
+    item_plans,
+    st.integers(min_value=0, max_value=3),
+    st.sampled_from([None, 1, 2, 3]),
+    st.integers(min_value=1, max_value=3),
+)
 def test_conservation_every_item_succeeds_or_fails_once(
-    plan: list[list[int]], max_retries: int
+    plan: list[list[int]], max_retries: int, chunk_size: int | None, max_concurrency: int
 ) -> None:
-    """For random batches, failures and retry counts: nothing lost, nothing twice."""
+    """For random batches, failures, retry counts and chunks: nothing lost, nothing twice."""
     batches, failures, n = [], {}, 0
     for failure_counts in plan:
         batch = list(range(n, n + len(failure_counts)))
@@ -237,7 +244,13 @@ def test_conservation_every_item_succeeds_or_fails_once(
         n += len(batch)
     exec_ = Flaky(failures)
     policy = RetryPolicy(max_retries=max_retries, base_delay=1, multiplier=1)
-    _, messages, _ = run([(210 + i, b) for i, b in enumerate(batches)], exec_, retry=policy)
+    _, messages, _ = run(
+        [(210 + i, b) for i, b in enumerate(batches)],
+        exec_,
+        retry=policy,
+        chunk_size=chunk_size,
+        max_concurrency=max_concurrency,
+    )
     results: list[BatchResult[int, int]] = [m.value.value for m in messages[:-1]]
     assert messages[-1].value.kind == "C"
     assert [r.index for r in results] == list(range(len(batches)))
@@ -250,3 +263,83 @@ def test_conservation_every_item_succeeds_or_fails_once(
             assert result.results[position] == (item * 2 if succeeded else None)
             assert result.attempts[position] == min(fails + 1, max_retries + 1)
         assert len(result.succeeded) + len(result.errors) == len(batch)
+
+
+def test_chunks_take_at_most_chunk_size_items_of_one_batch() -> None:
+    scheduler = TestScheduler()
+    executor = ManualExecutor()
+    xs = scheduler.create_hot_observable(
+        on_next(210, [1, 2, 3]), on_next(220, [4, 5, 6, 7, 8, 9]), on_completed(400)
+    )
+    scheduler.schedule_absolute(300, lambda *_: executor.run_all())
+    operator = fan_out(
+        Flaky({}), executor=executor, scheduler=scheduler, chunk_size=4, max_concurrency=2
+    )
+    messages = scheduler.start(lambda: xs.pipe(operator)).messages
+    # 210: [1, 2, 3] (its whole batch); 220: [4..7]; at 300, as slots free: [8, 9].
+    assert executor.sizes == [3, 4, 2]
+    assert [(m.time, m.value.value.results) for m in messages[:-1]] == [
+        (300, [2, 4, 6]),
+        (300, [8, 10, 12, 14, 16, 18]),
+    ]
+
+
+def test_chunked_retries_rerun_only_the_failed_items_at_backoff_times() -> None:
+    exec_ = Flaky({2: 1, 3: 2, 5: 9})
+    policy = RetryPolicy(max_retries=2, base_delay=10, multiplier=2)
+    _, messages, _ = run([(210, [1, 2, 3, 4, 5])], exec_, retry=policy, chunk_size=3)
+    (result,) = (m.value.value for m in messages[:-1])
+    # 210: [1, 2, 3] and [4, 5]; 220: 2, 3 and 5 again; 240: 3 and 5 a third time.
+    assert messages[0].time == 240
+    assert exec_.calls == Counter({1: 1, 2: 2, 3: 3, 4: 1, 5: 3})
+    assert result.attempts == (1, 2, 3, 1, 3)
+    assert result.results == [2, 4, 6, 8, None] and result.failed_indices == (4,)
+    assert isinstance(result.errors[4].__cause__, ValueError)
+
+
+def test_chunk_size_must_be_a_positive_int() -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        fan_out(abs, chunk_size=0)
+    with pytest.raises(TypeError, match="chunk_size"):
+        fan_out(abs, chunk_size=2.5)  # type: ignore[arg-type]
+
+
+def type_name(value: object) -> str:
+    return type(value).__name__
+
+
+@pytest.mark.parametrize("bad", ["abc", b"abc", bytearray(b"ab"), {"a": 1}, 42], ids=type_name)
+def test_a_batch_that_is_not_a_sequence_of_items_ends_the_stream_with_a_type_error(
+    bad: Any,
+) -> None:
+    scheduler = TestScheduler()
+    xs = scheduler.create_hot_observable(
+        on_next(210, [1]), on_next(220, bad), on_next(230, [2]), on_completed(900)
+    )
+    operator = fan_out(Flaky({}), executor=ImmediateExecutor(), scheduler=scheduler)
+    messages = scheduler.start(lambda: xs.pipe(operator)).messages
+    assert [m.time for m in messages] == [210, 220]
+    assert messages[0].value.value.results == [2]
+    error = messages[1].value.exception
+    assert isinstance(error, TypeError)
+    assert "batch must be a sequence of items" in str(error)
+    assert type_name(bad) in str(error) and "buffer_with_count" in str(error)
+    assert xs.subscriptions == [subscribe(200, 220)]  # the source is let go at once
+
+
+def test_an_executor_that_was_shut_down_fails_every_attempt() -> None:
+    executor = ImmediateExecutor()
+    executor.shutdown()
+    scheduler = TestScheduler()
+    xs = scheduler.create_hot_observable(on_next(210, [1, 2]), on_completed(300))
+    operator = fan_out(
+        Flaky({}),
+        executor=executor,
+        scheduler=scheduler,
+        retry=RetryPolicy(max_retries=1, base_delay=10),
+    )
+    messages = scheduler.start(lambda: xs.pipe(operator)).messages
+    (result,) = (m.value.value for m in messages[:-1])
+    assert messages[0].time == 220 and messages[-1] == on_completed(300)
+    assert result.failed_indices == (0, 1) and result.attempts == (2, 2)
+    assert all("after shutdown" in str(e.__cause__) for e in result.errors.values())

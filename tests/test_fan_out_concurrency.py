@@ -1,4 +1,4 @@
-"""fan_out on real threads, processes, event loops and Dask.
+"""fan_out on real threads, processes and event loops (Dask: test_fan_out_scale_out).
 
 No test waits on a timer: threads meet on events and barriers, and every
 wait has a bound far beyond need that only a hang would reach.
@@ -7,6 +7,7 @@ wait has a bound far beyond need that only a hang would reach.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -137,30 +138,6 @@ def test_process_pool_failures_are_recorded_per_item() -> None:
         )
     assert result.results == [None, 2, None, 4] and result.attempts == (2, 1, 2, 1)
     assert "odd: 1" in str(result.errors[0])
-
-
-def test_dask_local_cluster() -> None:
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        executor = client.get_executor(pure=False)
-        (result,) = collect(
-            reactivex.of([1, 2, 3, 4]).pipe(
-                fan_out(
-                    _workers.fail_on_odd,
-                    executor=executor,
-                    retry=RetryPolicy(max_retries=2, base_delay=0),
-                )
-            )
-        )
-        # pure=False: each retry really runs again, rather than returning a cached failure
-        assert result.attempts == (3, 1, 3, 1) and result.results == [None, 2, None, 4]
-        with pytest.raises(ValueError, match="pure=False"):
-            fan_out(_workers.square, executor=client.get_executor())
 
 
 def test_backpressure_bounds_the_items_held() -> None:
@@ -331,7 +308,7 @@ def blocked_admitting(thread: threading.Thread) -> bool:
     frame = sys._current_frames().get(thread.ident or -1)
     waiting = frame is not None and frame.f_code.co_filename == threading.__file__
     while frame is not None:
-        if frame.f_code.co_name == "_admit":
+        if frame.f_code.co_name == "admit":
             return waiting
         frame = frame.f_back
     return False
@@ -386,3 +363,54 @@ def test_subscriber_error_while_producer_is_blocked_on_max_in_flight_ends_the_st
         assert [str(e) for e in errors] == ["dead-letter destination is full"]
     finally:
         release_slow.set()
+
+
+def test_disposal_cancels_the_coroutines_running_on_the_private_loop() -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    class Hangs(Node[int, int]):
+        async def exec(self, prepared: int) -> int:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # never set
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return prepared
+
+    before = set(threading.enumerate())
+    subject: Subject[list[int]] = Subject()
+    emitted: list[Any] = []
+    subscription = subject.pipe(fan_out(Hangs())).subscribe(emitted.append, emitted.append)
+    subject.on_next([1, 2])
+    assert started.wait(HANG)
+    gc.collect()  # a task waiting on a future no one else holds must not be collected
+    loop_threads = [t for t in set(threading.enumerate()) - before if "loop" in t.name]
+    subscription.dispose()
+    assert cancelled.wait(HANG)
+    for thread in loop_threads:
+        thread.join(HANG)
+        assert not thread.is_alive()
+    assert emitted == []
+
+
+def test_an_error_no_observer_takes_is_reported_on_its_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no on_error handler, reactivex re-raises; on a worker there is no
+    caller left, so fan_out hands it to threading.excepthook, never swallows it."""
+    reported: list[tuple[BaseException | None, str]] = []
+
+    def excepthook(args: Any) -> None:
+        reported.append((args.exc_value, args.thread.name if args.thread else ""))
+
+    monkeypatch.setattr(threading, "excepthook", excepthook)
+    failure = ValueError("subscriber failed")
+
+    def on_result(result: BatchResult[int, int]) -> None:
+        raise failure
+
+    reactivex.of([1]).pipe(fan_out(_workers.square)).subscribe(on_result)
+    wait_until(lambda: bool(reported))
+    assert reported == [(failure, reported[0][1])]
+    assert reported[0][1].startswith("rxbatch-fan-out")

@@ -1,0 +1,177 @@
+"""fan_out on other processes: chunked tasks on a process pool and on a real
+Dask LocalCluster of worker processes, with per-item outcomes, retries and
+results that cannot travel.
+
+One cluster serves the whole module (starting one costs seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import reactivex
+from reactivex import operators as ops
+
+from rxbatch import BatchResult, NodeError, RetryPolicy, fan_out, process_in_batches, worker_pool
+
+from . import _workers
+from ._executors import CountingProcessPool, CountingSubmits
+
+distributed = pytest.importorskip("distributed")
+
+
+def counting_dask_executor(client: Any) -> Any:
+    """``client.get_executor(pure=False)``, recording the items per task."""
+    from distributed.cfexecutor import ClientExecutor
+
+    class CountingDaskExecutor(CountingSubmits, ClientExecutor):  # type: ignore[misc]
+        pass
+
+    executor = CountingDaskExecutor(client, pure=False)
+    executor.sizes = []
+    return executor
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def collect(source: reactivex.Observable[Any]) -> list[BatchResult[Any, Any]]:
+    results: list[BatchResult[Any, Any]] = source.pipe(ops.to_list()).run()
+    return results
+
+
+def flaky_batches(directory: Path, n: int, size: int) -> list[list[tuple[str, int]]]:
+    tasks = [(str(directory), x) for x in range(n)]
+    return [tasks[i : i + size] for i in range(0, n, size)]
+
+
+def check_flaky_outcomes(results: list[BatchResult[Any, int]], n: int, max_retries: int) -> None:
+    """Item x fails x % 4 times: retried until it succeeds or runs out of retries."""
+    assert [r.index for r in results] == list(range(len(results)))
+    outcomes = [
+        (r.results[i], r.attempts[i], i in r.errors) for r in results for i in range(len(r.items))
+    ]
+    assert len(outcomes) == n
+    for x, (result, attempts, failed) in enumerate(outcomes):
+        fails = x % 4
+        assert attempts == min(fails, max_retries) + 1
+        assert failed is (fails > max_retries)
+        assert result == (None if failed else x * x)
+    for r in results:
+        for error in r.errors.values():
+            assert isinstance(error, NodeError) and isinstance(error.__cause__, ValueError)
+            assert f"failed attempt {max_retries + 1}" in str(error.__cause__)
+
+
+def test_dask_processes_chunked_with_failing_and_retried_items(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    executor = counting_dask_executor(dask_client)
+    results = collect(
+        reactivex.from_iterable(flaky_batches(tmp_path, 40, 20)).pipe(
+            fan_out(
+                _workers.fails_then_squares,
+                executor=executor,
+                max_concurrency=4,
+                retry=RetryPolicy(max_retries=2, base_delay=0),
+            )
+        )
+    )
+    check_flaky_outcomes(results, 40, max_retries=2)
+    # chunked automatically: a chunk per worker of each batch, ceil(20 / 2);
+    # every attempt of every item ran in some task
+    assert executor.sizes[:4] == [10, 10, 10, 10] and max(executor.sizes) == 10
+    assert sum(executor.sizes) == sum(a for r in results for a in r.attempts)
+
+
+def test_dask_one_item_per_task_and_pure_executors_refused(dask_client: Any) -> None:
+    (result,) = collect(
+        reactivex.of([1, 2, 3, 4]).pipe(
+            fan_out(
+                _workers.fail_on_odd,
+                executor=dask_client.get_executor(pure=False),
+                chunk_size=1,
+                retry=RetryPolicy(max_retries=2, base_delay=0),
+            )
+        )
+    )
+    # pure=False: each retry really runs again, rather than returning a cached failure
+    assert result.attempts == (3, 1, 3, 1) and result.results == [None, 2, None, 4]
+    with pytest.raises(ValueError, match="pure=False"):
+        fan_out(_workers.square, executor=dask_client.get_executor())
+
+
+@pytest.mark.parametrize(("max_concurrency", "sizes"), [(10, [14, 14, 12, 1, 1]), (1, [40, 2])])
+def test_process_pool_splits_each_batch_into_a_chunk_per_worker(
+    max_concurrency: int, sizes: list[int]
+) -> None:
+    with CountingProcessPool(3) as pool:
+        results = collect(
+            reactivex.of(list(range(40)), [40, 41]).pipe(
+                fan_out(_workers.square, executor=pool, max_concurrency=max_concurrency)
+            )
+        )
+    assert [r.results for r in results] == [[x * x for x in range(40)], [1600, 1681]]
+    # ceil(40 / 3) items per task, then ceil(2 / 3); with max_concurrency=1 only
+    # one task runs at a time, so each batch is one chunk
+    assert pool.sizes == sizes
+
+
+def test_process_pool_chunked_with_failing_and_retried_items(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(2) as pool:
+        results = collect(
+            reactivex.from_iterable(flaky_batches(tmp_path, 24, 8)).pipe(
+                fan_out(
+                    _workers.fails_then_squares,
+                    executor=pool,
+                    chunk_size=4,
+                    retry=RetryPolicy(max_retries=1, base_delay=0),
+                )
+            )
+        )
+    check_flaky_outcomes(results, 24, max_retries=1)
+
+
+def test_process_pool_results_that_cannot_travel_fail_alone() -> None:
+    with ProcessPoolExecutor(2) as pool:
+        (result,) = collect(
+            reactivex.of(list(range(8))).pipe(
+                fan_out(_workers.awkward_results, executor=pool, chunk_size=8)
+            )
+        )
+    assert result.failed_indices == (3, 5, 6)
+    assert [result.results[i] for i in (0, 1, 2, 4, 7)] == [0, 1, 2, 4, 7]
+    lock, raised, refused = (result.errors[i].__cause__ for i in (3, 5, 6))
+    assert "the result of exec cannot be pickled" in str(lock)
+    assert "the UnpicklableError exec raised (holds a lock) cannot be pickled" in str(raised)
+    assert isinstance(refused, RuntimeError) and "cannot be rebuilt" in str(refused)
+    assert any("unpickling" in note for note in refused.__notes__)
+
+
+def test_worker_pool_sends_whole_batches_to_a_process_pool() -> None:
+    with CountingProcessPool(2) as pool:
+        results = collect(
+            reactivex.from_iterable(range(10)).pipe(
+                worker_pool(_workers.square, workers=2, batch_size=4, executor=pool)
+            )
+        )
+    assert [r.results for r in results] == [[0, 1, 4, 9], [16, 25, 36, 49], [64, 81]]
+    assert pool.sizes == [4, 4, 2]
+
+
+def test_process_in_batches_on_dask(dask_client: Any) -> None:
+    executor = dask_client.get_executor(pure=False)
+    squares = process_in_batches(range(30), _workers.square, batch_size=10, executor=executor)
+    assert squares == [x * x for x in range(30)]
