@@ -112,7 +112,7 @@ class TestRetryPolicy:
         assert RetryPolicy(base_delay=timedelta(0)).delay(1) == 0.0
 
     def test_a_long_run_of_retries_stays_at_the_cap(self) -> None:
-        policy = RetryPolicy(max_retries=2000, base_delay=1, multiplier=10, max_delay=60)
+        policy = RetryPolicy(max_retries=2000, base_delay=1.0, multiplier=10.0, max_delay=60)
         assert policy.delay(1000) == 60.0
 
     @pytest.mark.parametrize(
