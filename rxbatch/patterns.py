@@ -285,6 +285,7 @@ def stream_batches(
         >>> [r.results for r in reactivex.of("a", "b", "c").pipe(op, ops.to_list()).run()]
         [['A', 'B'], ['C']]
     """
+    positive_timespan("flush_interval", flush_interval)
     batch = buffer_with_time_or_count(flush_interval, batch_size, scheduler=scheduler)
     process = fan_out(node, max_concurrency=max_concurrency, scheduler=scheduler, **fan_out_options)
 

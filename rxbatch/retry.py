@@ -56,7 +56,11 @@ class RetryPolicy:
         for name in ("base_delay", "max_delay"):
             object.__setattr__(self, name, delay_seconds(name, getattr(self, name)))
         multiplier = self.multiplier
-        if not isinstance(multiplier, int | float) or not math.isfinite(multiplier) or multiplier < 1:
+        if (
+            not isinstance(multiplier, int | float)
+            or not math.isfinite(multiplier)
+            or multiplier < 1
+        ):
             raise ValueError(f"multiplier must be a finite number >= 1, got {multiplier!r}")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter must be in [0, 1], got {self.jitter!r}")
