@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import reactivex
@@ -75,8 +75,11 @@ class TestProcessInBatches:
         ]
 
 
+EVENTS = [{"ts": ts, "value": ts % 5} for ts in range(0, 40, 3)]
+
+
 class TestMapReduce:
-    EVENTS = [{"ts": ts, "value": ts % 5} for ts in range(0, 40, 3)]
+    EVENTS: ClassVar[list[dict[str, int]]] = EVENTS
 
     def test_item_key_groups_by_a_function_of_the_input_item(self) -> None:
         result = map_reduce(
@@ -99,9 +102,9 @@ class TestMapReduce:
         ids=["neither", "both"],
     )
     def test_exactly_one_key_function_is_required(self, keys: dict[str, Any]) -> None:
-        with pytest.raises(TypeError, match="item_key.*mapped_key"):
+        with pytest.raises(TypeError, match=r"item_key.*mapped_key"):
             map_reduce(["a"], len, sum, **keys)
-        with pytest.raises(TypeError, match="item_key.*mapped_key"):
+        with pytest.raises(TypeError, match=r"item_key.*mapped_key"):
             map_reduce_operator(len, sum, **keys)
 
     def test_the_old_ambiguous_key_keyword_is_refused(self) -> None:
@@ -120,7 +123,8 @@ class TestMapReduce:
             "mapped_key",
         )
         assert isinstance(error.__cause__, TypeError)
-        with pytest.raises(BatchError, match=r"item 0: TypeError: .*\(node 'map_reduce', mapped_key\)"):
+        pattern = r"item 0: TypeError: .*\(node 'map_reduce', mapped_key\)"
+        with pytest.raises(BatchError, match=pattern):
             result.raise_for_errors()
 
     def test_strict_raises_batch_error_naming_the_first_failed_item(self) -> None:
