@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import time
@@ -136,7 +137,7 @@ def _in_jupyter() -> bool:
 def _widget_bar() -> Any:
     """tqdm's ipywidgets bar, or None when ipywidgets is missing (then: text, no warning)."""
     try:
-        import ipywidgets  # noqa: F401
+        importlib.import_module("ipywidgets")
     except ImportError:
         return None
     from tqdm import notebook
