@@ -204,7 +204,7 @@ def plot_metrics(metrics: BatchMetrics | MetricsSnapshot) -> Figure:
             ls="--",
             label=f"whole run: {snapshot.throughput:,.0f} items/s",
         )
-        ax_rate.legend(loc="lower right", fontsize=8)
+        ax_rate.legend(loc="best", fontsize=8)
         ax_latency.plot(times, [p.latency * 1000 for p in series], marker=".", lw=1)
         ax_latency.axhline(snapshot.p95_latency * 1000, color="C3", ls="--", label="p95")
         ax_latency.legend(loc="upper right")
