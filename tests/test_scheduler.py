@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import time
 import tracemalloc
 import weakref
 from collections.abc import Callable, Iterator
@@ -32,6 +31,8 @@ from reactivex.testing import TestScheduler
 import rxbatch
 from rxbatch import MonotonicTimerScheduler, default_scheduler
 from rxbatch import scheduler as scheduler_module
+
+from .conftest import join_new_threads
 
 
 def test_default_scheduler_is_shared() -> None:
@@ -111,26 +112,6 @@ def test_reactivex_default_starts_a_thread_per_timer(monkeypatch: pytest.MonkeyP
 # -- which scheduler runs the timers ---------------------------------------------
 
 HANG = 30.0
-
-
-def is_rxbatch_thread(thread: threading.Thread) -> bool:
-    return thread.name.startswith("rxbatch-timer")
-
-
-def join_new_threads(before: set[threading.Thread], timeout: float = 10.0) -> list[str]:
-    """Join every thread started since ``before`` (not rxbatch's timer threads).
-
-    Returns the names of those still alive after ``timeout`` seconds in all.
-    """
-    deadline = time.monotonic() + timeout
-    for thread in set(threading.enumerate()) - before:
-        if not is_rxbatch_thread(thread):
-            thread.join(max(0.0, deadline - time.monotonic()))
-    return [
-        t.name
-        for t in set(threading.enumerate()) - before
-        if t.is_alive() and not is_rxbatch_thread(t)
-    ]
 
 
 def test_run_leaves_no_thread_behind_per_timer() -> None:
