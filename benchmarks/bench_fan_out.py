@@ -4,9 +4,11 @@ parallel, in one run, as items per second and ratios.
     python benchmarks/bench_fan_out.py [--items N] [--rounds R]
 
 The node sleeps 5 ms (I/O) and 50 run at once, so the ideal is 10,000 items/s.
-Every case checks that it got every result in input order. The second table
-is the overhead per item of ``fan_out`` with a no-op node against a plain
-loop calling the same function. Exits 1 if a target of issue 3 is missed.
+Every case checks that it got every result in input order. Cases run once
+per round (``--rounds R``, default 5), the rounds interleaved; the tables
+show the median and the range. The last table is the overhead per item of
+``fan_out`` with a no-op node against a plain loop calling the same
+function. Exits 1 if a target of issue 3 is missed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import reactivex
-from _report import print_targets
+from _report import interleaved_rounds, median_and_range, print_targets
 from reactivex import operators as ops
 
 import rxbatch
@@ -146,31 +148,34 @@ def overhead(n: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     items = list(range(args.items))
 
-    rounds: list[dict[str, float]] = []
-    for _ in range(args.rounds):
-        rates: dict[str, float] = {}
-        for name, case in CASES.items():
+    def timed(name: str) -> Callable[[], float]:
+        def run() -> float:
             start = time.perf_counter()
-            out = case(items)
-            rates[name] = len(items) / (time.perf_counter() - start)
+            out = CASES[name](items)
+            rate = len(items) / (time.perf_counter() - start)
             if out != items:
                 raise AssertionError(f"{name}: results missing or out of order")
-        rounds.append(rates)
-    rate = {name: statistics.median(r[name] for r in rounds) for name in CASES}
+            return rate
+
+        return run
+
+    rounds = interleaved_rounds({name: timed(name) for name in CASES}, args.rounds)
     ideal = CONCURRENCY / DELAY
     print(
         f"{args.items:,} items, {DELAY * 1000:.0f} ms each, concurrency {CONCURRENCY} "
-        f"(ideal {ideal:,.0f} items/s), median of {args.rounds} rounds, "
-        f"Python {sys.version.split()[0]}\n"
+        f"(ideal {ideal:,.0f} items/s), median and range of {args.rounds} interleaved "
+        f"rounds, Python {sys.version.split()[0]}\n"
     )
-    print("| case | items/s | of ideal |")
-    print("|---|---:|---:|")
-    for name, value in rate.items():
-        print(f"| {name} | {value:,.0f} | {value / ideal:.0%} |")
+    print("| case | items/s | range | of ideal |")
+    print("|---|---:|---:|---:|")
+    for name in CASES:
+        rates = [r[name] for r in rounds]
+        rate, spread = median_and_range(rates, ",.0f")
+        print(f"| {name} | {rate} | {spread} | {statistics.median(rates) / ideal:.0%} |")
 
     missed = print_targets(rounds, TARGETS)
 

@@ -429,3 +429,30 @@ def test_dispose_ends_its_threads_and_refuses_new_timers() -> None:
 def test_bad_settings_name_the_parameter(name: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"^{name} must be"):
         MonotonicTimerScheduler(**{name: value})  # type: ignore[arg-type]
+
+
+# -- a timer flush takes what was pending, not what keeps arriving -----------------
+
+
+def test_a_timer_flush_is_not_held_by_items_arriving_while_it_emits() -> None:
+    """A producer faster than the subscriber kept one timer callback emitting forever.
+
+    Here the subscriber itself pushes a new item while each batch is emitted
+    (an item arriving during a slow emission): it belongs to a new batch with
+    a timer of its own, not to the flush in progress.
+    """
+    scheduler = TestScheduler()
+    subject: Subject[int] = Subject()
+    received: list[tuple[float, list[int]]] = []
+
+    def on_batch(batch: list[int]) -> None:
+        received.append((scheduler.clock, batch))
+        if batch[-1] < 3:
+            subject.on_next(batch[-1] + 1)  # arrives during this emission
+
+    subject.pipe(rxbatch.buffer_with_time_or_count(50, 100)).subscribe(
+        on_batch, scheduler=scheduler
+    )
+    scheduler.schedule_absolute(200, lambda *_: subject.on_next(1))
+    scheduler.start()
+    assert received == [(250.0, [1]), (300.0, [2]), (350.0, [3])]

@@ -47,6 +47,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
     """Base observer of a batching operator; subclasses define what a batch is."""
 
     __slots__ = (
+        "_draining",
         "_emit",
         "_lock",
         "_observer",
@@ -62,6 +63,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         self._observer = observer
         self._emit = observer.on_next
         self._stopped = False  # terminated or disposed: emit nothing more
+        self._draining = False  # ending: drain() hands over everything
         self._timer: _TimerCall | None = None
         self._timer_due: datetime | None = None
         self._upstream = SingleAssignmentDisposable()
@@ -92,6 +94,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         with self._lock:
             if self._stopped:
                 return
+            self._draining = True
             try:
                 self.drain()
             finally:
@@ -115,6 +118,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         """
         if self._stopped:
             return
+        self._draining = True
         try:
             if drain:
                 self.drain()
@@ -207,16 +211,28 @@ class ListSink(Sink[T, list[T]]):
     def emit_chunks(self, buffer: list[T], count: int, *, partial: bool = False) -> None:
         """Emit the front of ``buffer`` in lists of ``count``; call with the lock held.
 
-        With ``partial`` the remainder goes too (a last, shorter list). Items
-        producers append meanwhile stay in ``buffer``. After termination or
-        disposal the buffer is cleared instead, so it cannot grow.
+        With ``partial`` the remainder goes too (a last, shorter list). Only
+        the items the buffer holds when called go: items producers append
+        meanwhile stay for a flush of their own (their producer's count check,
+        or the timer armed for them), so a producer faster than the
+        subscriber cannot keep one caller, a timer thread say, emitting
+        forever. When the stream ends (``drain``) everything goes. After
+        termination or disposal the buffer is cleared instead, so it cannot
+        grow.
         """
-        while len(buffer) >= count or (partial and buffer):
+        remaining = len(buffer)  # what this call may take
+        while True:
             if self._stopped:
                 buffer.clear()
                 return
-            batch = buffer[:count]
-            del buffer[: len(batch)]
+            if self._draining:
+                remaining = len(buffer)
+            size = min(count, remaining)
+            if size == 0 or (size < count and not partial):
+                return
+            batch = buffer[:size]
+            del buffer[:size]
+            remaining -= size
             self._emit(batch)
 
 
