@@ -40,10 +40,10 @@ def interleaved_rounds(
 
 
 def median_and_range(values: list[float], fmt: str) -> tuple[str, str]:
-    """The median and "low–high", each formatted with ``fmt`` (a format spec)."""
+    """The median and "low to high", each formatted with ``fmt`` (a format spec)."""
     return (
         format(statistics.median(values), fmt),
-        f"{format(min(values), fmt)}–{format(max(values), fmt)}",
+        f"{format(min(values), fmt)} to {format(max(values), fmt)}",
     )
 
 

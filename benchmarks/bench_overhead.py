@@ -85,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "fan_out + collect_metrics + progress": "fan_out",
     }
     rounds = interleaved_rounds(cases, args.rounds)
-    print(
-        f"\n{n:,} items, {args.rounds} interleaved rounds, Python {sys.version.split()[0]}\n"
-    )
+    print(f"\n{n:,} items, {args.rounds} interleaved rounds, Python {sys.version.split()[0]}\n")
     print("| pipeline | seconds (median) | slowdown vs without (median) | middle half of rounds |")
     print("|---|---:|---:|---:|")
     worst = 0.0

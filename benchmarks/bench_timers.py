@@ -128,6 +128,18 @@ def memory_held(scheduler: abc.SchedulerBase | None, subscriptions: int) -> int:
     return held - start
 
 
+def side_by_side(measure: Callable[[abc.SchedulerBase | None], Any]) -> dict[str, Any]:
+    """``measure`` on rxbatch's default scheduler, then on one shared EventLoopScheduler."""
+    shared = EventLoopScheduler()
+    try:
+        return {
+            "rxbatch default scheduler": measure(None),
+            "one shared reactivex EventLoopScheduler": measure(shared),
+        }
+    finally:
+        shared.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flushes", type=int, default=20)
@@ -136,12 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}\n")
 
-    shared = EventLoopScheduler()
-    late = {
-        "rxbatch default scheduler": lateness(None, args.flushes),
-        "one shared reactivex EventLoopScheduler": lateness(shared, args.flushes),
-    }
-    shared.dispose()
+    late: dict[str, list[float]] = side_by_side(lambda s: lateness(s, args.flushes))
     print(
         f"B's {SPAN * 1000:.0f} ms timer flush while A's subscriber blocks "
         f"{BLOCK * 1000:.0f} ms per batch ({args.flushes} flushes):\n"
@@ -179,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         per_call, alive = thread_counts(make, args.runs)
         print(f"| {name} | {per_call:.2f} | {alive} |")
 
-    shared = EventLoopScheduler()
-    held = {
-        "rxbatch default scheduler": memory_held(None, args.subscriptions),
-        "one shared reactivex EventLoopScheduler": memory_held(shared, args.subscriptions),
-    }
-    shared.dispose()
+    held: dict[str, int] = side_by_side(lambda s: memory_held(s, args.subscriptions))
     print(f"\n{args.subscriptions:,} finished subscriptions, each with an hour-long timer:\n")
     print("| scheduler | memory still held |")
     print("|---|---:|")
