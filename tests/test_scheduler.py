@@ -52,12 +52,15 @@ def test_now_follows_the_monotonic_clock_not_the_wall_clock(
     assert clock.now - first == timedelta(seconds=2.5)
 
 
-def count_thread_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def count_thread_starts(monkeypatch: pytest.MonkeyPatch, owner: object | None = None) -> list[str]:
+    """Names of the threads started from now on (only ``owner``'s, if given)."""
     started: list[str] = []
     real_start = threading.Thread.start
 
     def start(self: threading.Thread) -> None:
-        started.append(self.name)
+        target = getattr(self, "_target", None)
+        if owner is None or getattr(target, "__self__", None) is owner:
+            started.append(self.name)
         real_start(self)
 
     monkeypatch.setattr(threading.Thread, "start", start)
@@ -207,6 +210,7 @@ class Payload:
 
 
 def test_a_finished_pipeline_releases_its_items_at_once() -> None:
+    before = set(threading.enumerate())
     payloads = [Payload() for _ in range(5)]
     refs = [weakref.ref(p) for p in payloads]
     result = (
@@ -216,6 +220,7 @@ def test_a_finished_pipeline_releases_its_items_at_once() -> None:
     )
     assert [len(batch) for batch in result] == [3, 2]
     del payloads, result
+    assert join_new_threads(before) == []  # run()'s thread, which exits a moment later
     gc.collect()
     assert [r() for r in refs] == [None] * 5
 
@@ -305,8 +310,8 @@ def test_a_pipeline_blocked_downstream_does_not_stall_another_pipelines_timer() 
 def test_a_stalled_timer_callback_costs_one_thread_not_one_per_timer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = MonotonicTimerScheduler(stall_after=0.5)
-    started = count_thread_starts(monkeypatch)
+    clock = MonotonicTimerScheduler(stall_after=2.0)
+    started = count_thread_starts(monkeypatch, owner=clock)
     release, blocked = threading.Event(), threading.Event()
 
     def block(batch: list[int]) -> None:
@@ -344,50 +349,86 @@ def test_actions_run_in_due_order_then_in_the_order_scheduled(
 ) -> None:
     ran: list[str] = []
     done = threading.Event()
-    due = clock.now + timedelta(milliseconds=30)
 
     def record(_: abc.SchedulerBase, name: str | None) -> None:
         ran.append(str(name))
-        if len(ran) == 4:
+        if len(ran) == 5:
             done.set()
 
-    clock.schedule_absolute(due + timedelta(milliseconds=10), record, "last")
+    # Due times half a second apart, scheduled latest first: only a pause of
+    # half a second between two lines of this test could reorder them.
+    due = clock.now + timedelta(seconds=1)
+    clock.schedule_absolute(due + timedelta(seconds=1), record, "last")
+    clock.schedule_relative(timedelta(seconds=1.5), record, "third")
     clock.schedule_absolute(due, record, "first")
+    # Same due time: the order scheduled, however late each is scheduled.
     clock.schedule_absolute(due, record, "second")
-    clock.schedule_relative(timedelta(milliseconds=35), record, "third")
+    clock.schedule_absolute(due + timedelta(seconds=1), record, "after last")
     assert done.wait(HANG)
-    assert ran == ["first", "second", "third", "last"]
+    assert ran == ["first", "second", "third", "last", "after last"]
 
 
-def test_a_cancelled_action_never_runs_and_is_let_go_at_once(
+def hold_the_only_worker(
     clock: MonotonicTimerScheduler,
-) -> None:
-    state = Payload()
-    ran = threading.Event()
-    timer = clock.schedule_relative(0.05, lambda s, st: ran.set(), state)
-    ref = weakref.ref(state)
-    del state
-    timer.dispose()
-    gc.collect()
-    assert ref() is None
-    fired = threading.Event()
-    clock.schedule_relative(0.1, lambda s, st: fired.set())
-    assert fired.wait(HANG) and not ran.is_set()
+) -> tuple[threading.Event, threading.Event]:
+    """Keep ``clock``'s one worker busy until the returned ``release`` is set.
+
+    With ``stall_after`` far longer than the test, no other worker starts, so
+    what falls due meanwhile waits, in order, for the worker.
+    """
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(_: abc.SchedulerBase, __: object) -> None:
+        holding.set()
+        release.wait(HANG)
+
+    clock.schedule(hold)
+    assert holding.wait(HANG)
+    return holding, release
+
+
+def test_a_cancelled_action_never_runs_and_is_let_go_at_once() -> None:
+    clock = MonotonicTimerScheduler(stall_after=HANG)
+    try:
+        _, release = hold_the_only_worker(clock)
+        ran = threading.Event()
+        state = Payload()
+        due_now = clock.schedule(lambda s, st: ran.set(), state)  # waits for the worker
+        later = clock.schedule_relative(3600, lambda s, st: ran.set(), Payload())
+        ref = weakref.ref(state)
+        del state
+        due_now.dispose()
+        later.dispose()
+        gc.collect()
+        assert ref() is None  # let go before its turn came
+        after = threading.Event()
+        clock.schedule(lambda s, st: after.set())
+        release.set()
+        assert after.wait(HANG) and not ran.is_set()
+    finally:
+        clock.dispose()
 
 
 def test_an_error_in_an_action_is_reported_like_a_threads_and_the_timers_go_on(
     clock: MonotonicTimerScheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reported: list[BaseException | None] = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_value))
+    was_reported = threading.Event()
+
+    def excepthook(args: threading.ExceptHookArgs) -> None:
+        reported.append(args.exc_value)
+        was_reported.set()
+
+    monkeypatch.setattr(threading, "excepthook", excepthook)
     boom = ValueError("boom")
 
     def fail(_: abc.SchedulerBase, __: object) -> None:
         raise boom
 
-    after = threading.Event()
     clock.schedule(fail)
-    clock.schedule_relative(0.01, lambda s, st: after.set())
+    assert was_reported.wait(HANG)
+    after = threading.Event()
+    clock.schedule(lambda s, st: after.set())
     assert after.wait(HANG)
     assert reported == [boom]
 
@@ -409,12 +450,15 @@ def test_periodic_actions_repeat_until_disposed(clock: MonotonicTimerScheduler) 
 
 
 def test_dispose_ends_its_threads_and_refuses_new_timers() -> None:
-    before = set(threading.enumerate())
     clock = MonotonicTimerScheduler(idle_timeout=60)
     fired = threading.Event()
     clock.schedule(lambda s, st: fired.set())
     assert fired.wait(HANG)
-    mine = set(threading.enumerate()) - before
+    mine = [
+        t
+        for t in threading.enumerate()
+        if getattr(getattr(t, "_target", None), "__self__", None) is clock
+    ]
     assert sorted(t.name for t in mine) == ["rxbatch-timer", "rxbatch-timer-worker"]
     clock.dispose()
     for thread in mine:
