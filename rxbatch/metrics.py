@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from reactivex import Observable, abc
 from reactivex import operators as ops
 
-from ._validation import positive_int
+from ._validation import MAX_TIMESPAN, positive_int
 from .results import BatchResult
 from .scheduler import default_scheduler
 
@@ -214,8 +214,10 @@ class BatchMetrics:
                 f"need 0 <= failed <= size and retries >= 0, got size={size}, "
                 f"failed={failed}, retries={retries}"
             )
-        if not math.isfinite(duration) or duration < 0:
-            raise ValueError(f"duration must be a finite number >= 0, got {duration!r}")
+        if not 0 <= duration <= MAX_TIMESPAN.total_seconds():  # NaN fails too
+            raise ValueError(
+                f"duration must be seconds >= 0 (at most 100 years), got {duration!r}"
+            )
         now = self._clock.now
         with self._lock:
             self._batches += 1

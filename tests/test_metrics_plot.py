@@ -148,6 +148,9 @@ class TestBatchMetrics:
     def test_bad_input(self) -> None:
         with pytest.raises(ValueError, match="failed"):
             BatchMetrics().record_batch(size=2, duration=1.0, failed=3)
+        for duration in (-1.0, float("nan"), float("inf"), 1e20):
+            with pytest.raises(ValueError, match="duration must be"):
+                BatchMetrics().record_batch(size=2, duration=duration)
         with pytest.raises(TypeError, match="metrics"):
             collect_metrics("metrics")  # type: ignore[arg-type]
 
