@@ -215,9 +215,7 @@ class BatchMetrics:
                 f"failed={failed}, retries={retries}"
             )
         if not 0 <= duration <= MAX_TIMESPAN.total_seconds():  # NaN fails too
-            raise ValueError(
-                f"duration must be seconds >= 0 (at most 100 years), got {duration!r}"
-            )
+            raise ValueError(f"duration must be seconds >= 0 (at most 100 years), got {duration!r}")
         now = self._clock.now
         with self._lock:
             self._batches += 1
