@@ -1,23 +1,44 @@
-"""What the benchmarks share: interleaved rounds, and the table of targets
-judged on per-round ratios."""
+"""What the benchmarks share: interleaved rounds, medians with ranges, the table of targets.
+
+On a shared, noisy machine one number per case means little. So every case
+runs once per round, the rounds are interleaved (each round starts at a
+different case, so no case always runs first or last), and the tables show
+the median over the rounds with the range (lowest to highest) beside it.
+Ratios are taken within each round, whose cases ran seconds apart, so a
+machine that slows down between rounds does not skew them.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+Round = dict[str, float]
 
 
 def interleaved_rounds(
-    cases: dict[str, Callable[[], float]], rounds: int
-) -> list[dict[str, float]]:
-    """Run every case once per round, in turn; each returns its rate (higher is better).
+    cases: Mapping[str, Callable[[], float]],
+    rounds: int,
+    *,
+    before_each: Callable[[], None] | None = None,
+) -> list[Round]:
+    """Run every case once per round, starting each round one case later.
 
-    Interleaving puts the cases being compared seconds apart in every round,
-    so a machine that slows down between rounds slows them alike.
+    A case returns its measure (items/s, seconds, ...). Returns one dict per
+    round, case name to measure.
     """
-    return [{name: case() for name, case in cases.items()} for _ in range(rounds)]
+    names = list(cases)
+    results: list[Round] = []
+    for r in range(rounds):
+        measured: Round = {}
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            if before_each is not None:
+                before_each()
+            measured[name] = cases[name]()
+        results.append({name: measured[name] for name in names})
+    return results
 
 
 def rate_of(name: str, run: Callable[[], Any], count: int, expected: Any) -> Callable[[], float]:
@@ -35,24 +56,30 @@ def rate_of(name: str, run: Callable[[], Any], count: int, expected: Any) -> Cal
     return measure
 
 
-def print_targets(rounds: list[dict[str, float]], targets: list[tuple[str, str, float]]) -> int:
+def median_and_range(values: list[float], fmt: str) -> tuple[str, str]:
+    """The median and "low to high", each formatted with ``fmt`` (a format spec)."""
+    return (
+        format(statistics.median(values), fmt),
+        f"{format(min(values), fmt)} to {format(max(values), fmt)}",
+    )
+
+
+def print_targets(rounds: list[Round], targets: list[tuple[str, str, float]]) -> int:
     """Print a markdown table of ``case / reference`` ratios; return how many missed.
 
-    A ratio is taken within each round (its two cases ran seconds apart) and
-    the median of the rounds is reported, with the range of the rounds
-    beside it, so the machine slowing down between rounds does not skew it.
+    A ratio is taken within each round and the median of the rounds is
+    judged; the range shows how much the rounds disagreed.
     """
-    print("\n| target | measured (median) | range | needed | |")
+    print("\n| target | median | range | needed | |")
     print("|---|---:|---:|---:|---|")
     missed = 0
     for case, reference, needed in targets:
         ratios = [r[case] / r[reference] for r in rounds]
-        ratio = statistics.median(ratios)
-        ok = ratio >= needed
+        median, spread = median_and_range(ratios, ".2f")
+        ok = statistics.median(ratios) >= needed
         missed += not ok
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
         print(
-            f"| {case} / {reference} | {ratio:.2f}x | {spread} | {needed}x "
-            f"| {'ok' if ok else 'MISSED'} |"
+            f"| {case} / {reference} | {median}x | {spread}x | {needed}x | "
+            f"{'ok' if ok else 'MISSED'} |"
         )
     return missed

@@ -5,8 +5,9 @@ buffers and rxbatch's, in one run, as items per second and ratios.
 
 Every case consumes the same ``range(N)`` and checks that it saw every item
 (a broken operator cannot post a good number). Every case runs once per
-round (``--rounds R``), and the tables show medians across rounds. Prints
-markdown tables and checks the targets of issue 2; exits 1 if one is missed.
+round (``--rounds R``, default 5), the rounds interleaved (see ``_report``),
+and the tables show the median across rounds and the range. Prints markdown
+tables and checks the targets of issue 2; exits 1 if one is missed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import reactivex
-from _report import print_targets
+from _report import interleaved_rounds, median_and_range, print_targets
 from reactivex import operators as ops
 
 import rxbatch
@@ -126,44 +127,52 @@ def settle(threads_before: int) -> None:
 
 
 def transient_threads() -> int:
-    """Threads alive now, not counting rxbatch's one long-lived timer thread."""
-    return sum(thread.name != "rxbatch-timer" for thread in threading.enumerate())
+    """Threads alive now, not counting rxbatch's long-lived timer threads."""
+    return sum(not t.name.startswith("rxbatch-timer") for t in threading.enumerate())
 
 
 def measure(n: int, rounds: int) -> list[dict[str, float]]:
     """Items per second of every case, one dict per round."""
-    results: list[dict[str, float]] = []
     threads_before = transient_threads()
-    for _ in range(rounds):
-        rates: dict[str, float] = {}
-        for name, (case, unit) in CASES.items():
-            settle(threads_before)
+
+    def timed(name: str) -> Callable[[], float]:
+        case, unit = CASES[name]
+
+        def run() -> float:
             start = time.perf_counter()
             seen = case(n)
             elapsed = time.perf_counter() - start
             if seen != expected(n, unit):
                 raise AssertionError(f"{name}: counted {seen}, expected {expected(n, unit)}")
-            rates[name] = n / elapsed
-        results.append(rates)
-    return results
+            return n / elapsed
+
+        return run
+
+    return interleaved_rounds(
+        {name: timed(name) for name in CASES},
+        rounds,
+        before_each=lambda: settle(threads_before),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
     rounds = measure(args.items, args.rounds)
-    rates = {name: statistics.median(r[name] for r in rounds) for name in CASES}
-    bare = rates["reactivex from_iterable (bare source)"]
+    bare = "reactivex from_iterable (bare source)"
     print(
-        f"{args.items:,} items, median of {args.rounds} rounds, Python {sys.version.split()[0]}\n"
+        f"{args.items:,} items, median and range of {args.rounds} interleaved rounds, "
+        f"Python {sys.version.split()[0]}\n"
     )
-    print("| case | items/s | vs bare source |")
-    print("|---|---:|---:|")
-    for name, rate in rates.items():
-        print(f"| {name} | {rate:,.0f} | {rate / bare:.2f}x |")
+    print("| case | items/s | range | vs bare source |")
+    print("|---|---:|---:|---:|")
+    for name in CASES:
+        rate, spread = median_and_range([r[name] for r in rounds], ",.0f")
+        vs_bare = statistics.median(r[name] / r[bare] for r in rounds)
+        print(f"| {name} | {rate} | {spread} | {vs_bare:.2f}x |")
 
     missed = print_targets(rounds, TARGETS)
     return 1 if missed else 0

@@ -42,7 +42,7 @@ from .patterns import (
 )
 from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
 from .retry import RetryPolicy
-from .scheduler import MonotonicTimerScheduler, default_scheduler
+from .scheduler import MonotonicTimerScheduler, default_scheduler, timer_clock
 from .sources import BadLineError, read_jsonl, read_lines
 from .store import Store, StoreReader
 
@@ -92,6 +92,7 @@ __all__ = [
     "sliding_window",
     "sliding_window_with_time",
     "stream_batches",
+    "timer_clock",
     "window_aggregate",
     "worker_pool",
 ]

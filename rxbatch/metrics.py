@@ -8,13 +8,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex import operators as ops
 
-from ._validation import positive_int
+from ._validation import MAX_TIMESPAN, positive_int
 from .results import BatchResult
 from .scheduler import default_scheduler
 
@@ -122,15 +122,20 @@ class MetricsPoint:
     failed: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class MetricsSnapshot:
     """Batch metrics at one moment (frozen).
 
-    Latencies are in seconds; ``mean_item_latency`` is total batch time over
-    total items (not the last batch's); ``throughput`` is items per second
-    between the first and the last recorded batch on the metrics' clock (0
-    until two instants are known). Percentiles are over the batches kept in
-    ``series`` (the most recent ``max_points``).
+    Latencies are in seconds. ``total_duration`` is the run's span on the
+    metrics' clock, from the start of the earliest batch (its recording time
+    minus its duration) to the end of the last one: batches that overlap
+    (``fan_out`` runs several at once) count once, so it is what a stopwatch
+    shows, not the sum of batch latencies. ``throughput`` is ``items`` over
+    ``total_duration``. ``mean_duration`` is the mean batch latency and
+    ``mean_item_latency`` the summed batch latencies over the items.
+    Percentiles are over the batches kept in ``series`` (the most recent
+    ``max_points``). The repr shows the headline numbers and the series'
+    length, not its points.
 
     Example:
         >>> metrics = BatchMetrics()
@@ -155,6 +160,15 @@ class MetricsSnapshot:
     p99_latency: float
     throughput: float
     series: tuple[MetricsPoint, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"MetricsSnapshot(batches={self.batches}, items={self.items}, "
+            f"failed_items={self.failed_items}, retries={self.retries}, "
+            f"total_duration={self.total_duration:.3g} s, throughput={self.throughput:,.1f}/s, "
+            f"p50_latency={self.p50_latency:.3g} s, p95_latency={self.p95_latency:.3g} s, "
+            f"series=<{len(self.series)} points>)"
+        )
 
 
 class BatchMetrics:
@@ -184,9 +198,9 @@ class BatchMetrics:
         self._series: deque[MetricsPoint] = deque(maxlen=max_points)
         self._batches = self._items = self._failed_batches = self._failed_items = 0
         self._retries = 0
-        self._duration = 0.0
-        self._first: datetime | None = None
-        self._last: datetime | None = None
+        self._duration = 0.0  # summed batch latencies
+        self._start: datetime | None = None  # start of the earliest batch
+        self._last: datetime | None = None  # end of the last batch
 
     def record(self, result: BatchResult[Any, Any]) -> None:
         """Account for one ``BatchResult`` (size, duration, failures, retries)."""
@@ -200,8 +214,8 @@ class BatchMetrics:
                 f"need 0 <= failed <= size and retries >= 0, got size={size}, "
                 f"failed={failed}, retries={retries}"
             )
-        if not math.isfinite(duration) or duration < 0:
-            raise ValueError(f"duration must be a finite number >= 0, got {duration!r}")
+        if not 0 <= duration <= MAX_TIMESPAN.total_seconds():  # NaN fails too
+            raise ValueError(f"duration must be seconds >= 0 (at most 100 years), got {duration!r}")
         now = self._clock.now
         with self._lock:
             self._batches += 1
@@ -210,7 +224,9 @@ class BatchMetrics:
             self._failed_items += failed
             self._retries += retries
             self._duration += duration
-            self._first = self._first or now
+            started = now - timedelta(seconds=duration)
+            if self._start is None or started < self._start:
+                self._start = started
             self._last = now
             self._series.append(MetricsPoint(now, size, duration, failed))
 
@@ -219,7 +235,7 @@ class BatchMetrics:
         with self._lock:
             series = tuple(self._series)
             batches, items, duration = self._batches, self._items, self._duration
-            span = (self._last - self._first).total_seconds() if self._first and self._last else 0
+            span = (self._last - self._start).total_seconds() if self._start and self._last else 0
             failed_batches, failed_items, retries = (
                 self._failed_batches,
                 self._failed_items,
@@ -232,7 +248,7 @@ class BatchMetrics:
             failed_batches=failed_batches,
             failed_items=failed_items,
             retries=retries,
-            total_duration=duration,
+            total_duration=span,
             mean_duration=duration / batches if batches else 0.0,
             mean_batch_size=items / batches if batches else 0.0,
             mean_item_latency=duration / items if items else 0.0,

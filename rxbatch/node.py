@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from .store import Store, StoreReader
 
-__all__ = ["STEPS", "Node", "NodeError", "Routed"]
+__all__ = ["STEPS", "Node", "NodeError", "Routed", "describe_error"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,8 +30,21 @@ class Routed(Generic[R]):
     action: str
 
 
+def describe_error(error: BaseException) -> str:
+    """``"ValueError: bad item 2"``: an exception's type and message, as a traceback ends.
+
+    Example:
+        >>> describe_error(KeyError("ts")), describe_error(TimeoutError())
+        ("KeyError: 'ts'", 'TimeoutError')
+    """
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
 class NodeError(Exception):
     """A step of a node failed; the original exception is ``__cause__``.
+
+    ``str()`` and ``repr()`` both name the node, the step and the cause.
 
     Example:
         >>> try:
@@ -44,13 +57,16 @@ class NodeError(Exception):
     def __init__(self, node: str, step: str, cause: BaseException | None = None) -> None:
         self.node = node
         self.step = step
-        self._cause_text = "" if cause is None else f": {type(cause).__name__}: {cause}"
+        self._cause_text = "" if cause is None else f": {describe_error(cause)}"
         super().__init__(node, step)
 
     def __str__(self) -> str:
         cause = self.__cause__
-        text = f": {type(cause).__name__}: {cause}" if cause is not None else self._cause_text
+        text = f": {describe_error(cause)}" if cause is not None else self._cause_text
         return f"node {self.node!r} failed in {self.step}{text}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.node, self.step, self.__cause__))

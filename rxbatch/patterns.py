@@ -29,7 +29,7 @@ from reactivex.subject import Subject
 from ._fan_out import fan_out
 from ._fan_out._items import reject_text_or_mapping
 from ._validation import positive_int, positive_timespan
-from .node import Node
+from .node import Node, NodeError
 from .operators import buffer_with_count, buffer_with_time_or_count, sliding_window_with_time
 from .operators import progress as progress_bar
 from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
@@ -127,14 +127,19 @@ def map_reduce_operator(
     mapper: Callable[[T], A],
     reducer: Callable[[list[A]], R],
     *,
-    key: Callable[[A], Hashable],
+    item_key: Callable[[T], Hashable] | None = None,
+    mapped_key: Callable[[A], Hashable] | None = None,
     concurrency: int = 10,
+    strict: bool = False,
 ) -> Callable[[Observable[T]], Observable[MapReduceResult[R]]]:
     """``map_reduce`` as an operator: one ``MapReduceResult`` when the source completes.
 
+    Takes the same arguments as ``map_reduce``; with ``strict=True`` a run in
+    which any item failed ends with ``BatchError`` instead.
+
     Example:
         >>> import reactivex
-        >>> op = map_reduce_operator(len, sum, key=lambda n: n % 2)
+        >>> op = map_reduce_operator(len, sum, mapped_key=lambda n: n % 2)
         >>> reactivex.of("a", "bb", "ccc").pipe(op).run().aggregates
         {1: 4, 0: 2}
     """
@@ -142,13 +147,29 @@ def map_reduce_operator(
         raise TypeError(f"mapper must be callable, got {mapper!r}")
     if not callable(reducer):
         raise TypeError(f"reducer must be callable, got {reducer!r}")
-    if not callable(key):
-        raise TypeError(f"key must be callable, got {key!r}")
+    if (item_key is None) == (mapped_key is None):
+        raise TypeError(
+            "map_reduce needs exactly one of item_key= (a function of each input item) "
+            "or mapped_key= (a function of the mapper's result)"
+        )
+    for name, fn in (("item_key", item_key), ("mapped_key", mapped_key)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable, got {fn!r}")
     positive_int("concurrency", concurrency)
 
+    def step(name: str, fn: Callable[[Any], Any], value: Any) -> Any:
+        try:
+            return fn(value)
+        except Exception as error:
+            raise NodeError("map_reduce", name) from error
+
     def map_and_key(item: T) -> tuple[Hashable, A]:
-        mapped = mapper(item)
-        return key(mapped), mapped
+        if item_key is not None:
+            group = step("item_key", item_key, item)
+            return group, step("mapper", mapper, item)
+        assert mapped_key is not None
+        mapped = step("mapper", mapper, item)
+        return step("mapped_key", mapped_key, mapped), mapped
 
     def operator(source: Observable[T]) -> Observable[MapReduceResult[R]]:
         def subscribe(
@@ -163,7 +184,9 @@ def map_reduce_operator(
                 nonlocal seen
                 for position, outcome in enumerate(batch.results):
                     if position in batch.errors:
-                        errors[seen + position] = batch.errors[position]
+                        # fan_out's NodeError wraps the one naming our step.
+                        error = batch.errors[position]
+                        errors[seen + position] = error.__cause__ or error
                     else:
                         assert outcome is not None
                         group, mapped = outcome
@@ -173,11 +196,13 @@ def map_reduce_operator(
             def on_completed() -> None:
                 try:
                     aggregates = {group: reducer(values) for group, values in groups.items()}
-                except Exception as error:  # the user's reducer
+                    result = MapReduceResult(aggregates, seen - len(errors), errors)
+                    if strict:
+                        result.raise_for_errors()
+                except Exception as error:  # the user's reducer, or strict
                     observer.on_error(error)
                     return
-                count = seen - len(errors)
-                observer.on_next(MapReduceResult(aggregates, count, errors))
+                observer.on_next(result)
                 observer.on_completed()
 
             return source.pipe(
@@ -195,22 +220,53 @@ def map_reduce(
     mapper: Callable[[T], A],
     reducer: Callable[[list[A]], R],
     *,
-    key: Callable[[A], Hashable],
+    item_key: Callable[[T], Hashable] | None = None,
+    mapped_key: Callable[[A], Hashable] | None = None,
     concurrency: int = 10,
+    strict: bool = False,
 ) -> MapReduceResult[R]:
-    """Map items in parallel, group the mapped values by ``key``, reduce each group.
+    """Map items in parallel, group the mapped values by key, reduce each group.
 
-    ``reducer`` gets one group's mapped values in input order. An item whose
-    mapper (or key) raises is left out of the groups and listed in
-    ``errors`` by its input position, never silently.
+    Give exactly one key function, named by what it receives:
+    ``item_key(item)`` gets the input item (``item_key=lambda e: e["ts"] //
+    60``), ``mapped_key(value)`` gets what ``mapper`` returned.
+    ``reducer`` gets one group's mapped values in input order.
+
+    An item whose mapper or key function raises is left out of the groups
+    and listed in ``errors`` by its input position (a ``NodeError`` naming
+    the function, the original as ``__cause__``); ``result.ok`` is then
+    False. With ``strict=True`` such a run raises ``BatchError`` instead of
+    returning.
+
+    Args:
+        items: The input, any iterable.
+        mapper: Function of one item; runs on a thread pool.
+        reducer: Function of one group's list of mapped values.
+        item_key: Group key from the input item.
+        mapped_key: Group key from the mapper's result.
+        concurrency: Most mapper calls at once.
+        strict: Raise ``BatchError`` if any item failed.
+
+    Raises:
+        TypeError: not exactly one of ``item_key`` and ``mapped_key``.
+        BatchError: with ``strict``, some items failed (positions in the input).
 
     Example:
         >>> words = ["apple", "bob", "cherry", "dates"]
-        >>> result = map_reduce(words, len, sum, key=lambda n: "long" if n > 4 else "short")
-        >>> result.aggregates, result.count
-        ({'long': 16, 'short': 3}, 4)
+        >>> result = map_reduce(words, len, sum, mapped_key=lambda n: "long" if n > 4 else "short")
+        >>> result.aggregates, result.count, result.ok
+        ({'long': 16, 'short': 3}, 4, True)
+        >>> map_reduce(words, len, sum, item_key=lambda word: word[0]).aggregates["b"]
+        3
     """
-    operator = map_reduce_operator(mapper, reducer, key=key, concurrency=concurrency)
+    operator = map_reduce_operator(
+        mapper,
+        reducer,
+        item_key=item_key,
+        mapped_key=mapped_key,
+        concurrency=concurrency,
+        strict=strict,
+    )
     result: MapReduceResult[R] = reactivex.from_iterable(items).pipe(operator).run()
     return result
 
@@ -238,6 +294,7 @@ def stream_batches(
         >>> [r.results for r in reactivex.of("a", "b", "c").pipe(op, ops.to_list()).run()]
         [['A', 'B'], ['C']]
     """
+    positive_timespan("flush_interval", flush_interval)
     batch = buffer_with_time_or_count(flush_interval, batch_size, scheduler=scheduler)
     process = fan_out(node, max_concurrency=max_concurrency, scheduler=scheduler, **fan_out_options)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from .node import NodeError, describe_error
+
 __all__ = ["BatchError", "BatchResult", "MapReduceResult", "TimeWindow", "WindowResult"]
 
 T = TypeVar("T")
@@ -88,7 +90,7 @@ class BatchResult(Generic[T, R]):
             >>> result.raise_for_errors()
             Traceback (most recent call last):
             ...
-            rxbatch.results.BatchError: batch 3: 1 of 1 items failed; first, item 0: KeyError(1)
+            rxbatch.results.BatchError: batch 3: 1 of 1 items failed; first, item 0: KeyError: 1
         """
         if self.errors:
             raise BatchError(self.index, self.failed_indices, list(self.results), dict(self.errors))
@@ -97,10 +99,17 @@ class BatchResult(Generic[T, R]):
 class BatchError(Exception):
     """Some items of a batch failed; carries what succeeded and what did not.
 
+    The message names the first failed item's own exception (for a
+    ``NodeError``, its cause, then the node and step), and ``__cause__`` is
+    that item's error, so a traceback leads down to what the user's code
+    raised.
+
     Example:
         >>> error = BatchError(0, (1,), ["ok", None], {1: ValueError("bad")})
         >>> str(error)
-        "batch 0: 1 of 2 items failed; first, item 1: ValueError('bad')"
+        'batch 0: 1 of 2 items failed; first, item 1: ValueError: bad'
+        >>> error.__cause__
+        ValueError('bad')
     """
 
     def __init__(
@@ -114,18 +123,30 @@ class BatchError(Exception):
         self.failed_indices = failed_indices
         self.partial_results = partial_results
         self.errors = errors
-        first = failed_indices[0] if failed_indices else None
-        shown = f"; first, item {first}: {errors[first]!r}" if first is not None else ""
+        shown = ""
+        if failed_indices:
+            first = failed_indices[0]
+            shown = f"; first, item {first}: {_describe_item_error(errors[first])}"
         super().__init__(
             f"batch {batch_index}: {len(failed_indices)} of {len(partial_results)} "
             f"items failed{shown}"
         )
+        if failed_indices:
+            self.__cause__ = errors[failed_indices[0]]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             type(self),
             (self.batch_index, self.failed_indices, self.partial_results, self.errors),
         )
+
+
+def _describe_item_error(error: BaseException) -> str:
+    """``ValueError: bad item 2 (node 'tenfold', exec)`` for a NodeError, else the error."""
+    cause = error.__cause__
+    if isinstance(error, NodeError) and cause is not None:
+        return f"{describe_error(cause)} (node {error.node!r}, {error.step})"
+    return describe_error(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +171,31 @@ class MapReduceResult(Generic[T]):
     """What ``map_reduce`` returns.
 
     ``aggregates`` maps each key to its group's aggregate, ``count`` is the
-    number of items mapped successfully, and ``errors`` maps the input
-    position of each item whose mapper (or key) failed to its exception;
-    those items are in no group.
+    number of items mapped and keyed successfully, and ``errors`` maps the
+    input position of each item that failed to a ``NodeError`` naming the
+    function that raised (``mapper``, ``item_key`` or ``mapped_key``), with
+    the original exception as ``__cause__``; those items are in no group.
+    ``ok`` is False when any item failed; ``raise_for_errors()`` raises a
+    ``BatchError`` then.
 
     Example:
-        >>> MapReduceResult({"even": 6}, 3, {}).aggregates["even"]
-        6
+        >>> result = MapReduceResult({"even": 6}, 3, {})
+        >>> result.aggregates["even"], result.ok
+        (6, True)
     """
 
     aggregates: dict[Any, T]
     count: int
     errors: dict[int, BaseException]
+
+    @property
+    def ok(self) -> bool:
+        """True when every item was mapped and keyed."""
+        return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise ``BatchError`` (positions in the input) if any item failed."""
+        if self.errors:
+            failed = tuple(sorted(self.errors))
+            slots: list[Any] = [None] * (self.count + len(failed))
+            raise BatchError(0, failed, slots, dict(self.errors))

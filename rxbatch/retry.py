@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from datetime import timedelta
+
+from ._validation import delay_seconds
 
 __all__ = ["RetryPolicy"]
 
@@ -20,9 +23,10 @@ class RetryPolicy:
 
     Args:
         max_retries: Retries after the first attempt (0: none).
-        base_delay: Seconds before the first retry, >= 0.
+        base_delay: Wait before the first retry: seconds >= 0 or a
+            ``timedelta`` (stored as seconds).
         multiplier: Growth of the delay per retry, >= 1.
-        max_delay: Cap on a delay before jitter, >= 0.
+        max_delay: Cap on a delay before jitter: seconds >= 0 or a ``timedelta``.
         jitter: Fraction in [0, 1] of random spread around each delay.
         retry_on: Exception types worth retrying.
         rng: A ``random.Random`` for reproducible jitter.
@@ -31,12 +35,15 @@ class RetryPolicy:
         >>> policy = RetryPolicy(max_retries=4, base_delay=0.5, max_delay=1.5)
         >>> [policy.delay(k) for k in range(1, 5)]
         [0.5, 1.0, 1.5, 1.5]
+        >>> from datetime import timedelta
+        >>> RetryPolicy(base_delay=timedelta(milliseconds=200)).base_delay
+        0.2
     """
 
     max_retries: int = 3
-    base_delay: float = 0.1
+    base_delay: float | timedelta = 0.1
     multiplier: float = 2.0
-    max_delay: float = 30.0
+    max_delay: float | timedelta = 30.0
     jitter: float = 0.0
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     rng: random.Random | None = None
@@ -46,10 +53,15 @@ class RetryPolicy:
             raise TypeError(f"max_retries must be an int, got {self.max_retries!r}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries!r}")
-        for name, low in (("base_delay", 0.0), ("multiplier", 1.0), ("max_delay", 0.0)):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < low:
-                raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+        for name in ("base_delay", "max_delay"):
+            object.__setattr__(self, name, delay_seconds(name, getattr(self, name)))
+        multiplier = self.multiplier
+        if (
+            not isinstance(multiplier, int | float)
+            or not math.isfinite(multiplier)
+            or multiplier < 1
+        ):
+            raise ValueError(f"multiplier must be a finite number >= 1, got {multiplier!r}")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter must be in [0, 1], got {self.jitter!r}")
         retry_on = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
@@ -60,7 +72,12 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
-        base = min(self.max_delay, self.base_delay * self.multiplier ** (retry - 1))
+        # Both delays are float seconds once __post_init__ has run.
+        base_delay, max_delay = float(self.base_delay), float(self.max_delay)  # type: ignore[arg-type]
+        try:
+            base = min(max_delay, base_delay * self.multiplier ** (retry - 1))
+        except OverflowError:  # a long run of retries: the cap holds
+            base = max_delay
         if self.jitter:
             rng = self.rng or random
             base *= rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -47,3 +49,21 @@ def scheduler() -> TestScheduler:
 def at(scheduler: TestScheduler, ticks: float) -> datetime:
     """The datetime a TestScheduler reports at virtual time ``ticks``."""
     return scheduler.to_datetime(float(ticks))
+
+
+def join_new_threads(before: set[threading.Thread], timeout: float = 10.0) -> list[str]:
+    """Join every thread started since ``before``, except rxbatch's long-lived timer threads.
+
+    A thread that ends "soon" (reactivex's ``.run()`` thread exits a moment
+    after the result is handed over) is waited for, not raced. Returns the
+    names of those still alive after ``timeout`` seconds in all.
+    """
+    deadline = time.monotonic() + timeout
+
+    def transient(thread: threading.Thread) -> bool:
+        return thread not in before and not thread.name.startswith("rxbatch-timer")
+
+    for thread in threading.enumerate():
+        if transient(thread):
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return [t.name for t in threading.enumerate() if transient(t) and t.is_alive()]

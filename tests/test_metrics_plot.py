@@ -84,11 +84,41 @@ class TestBatchMetrics:
         s = metrics.snapshot()
         assert (s.batches, s.items, s.failed_batches, s.failed_items) == (3, 60, 1, 3)
         assert s.retries == 30  # every item of the second batch ran twice
-        assert s.total_duration == 6.0 and s.mean_duration == 2.0 and s.mean_batch_size == 20.0
+        # from the first batch's start (100 - 1.0) to the last batch's end (300)
+        assert s.total_duration == 201.0
+        assert s.mean_duration == 2.0 and s.mean_batch_size == 20.0
         assert s.mean_item_latency == 0.1  # 6 s over 60 items, not the last batch's 0.15
         assert s.p50_latency == 2.0 and s.p95_latency == pytest.approx(2.9)
-        assert s.throughput == 60 / 200  # items between the first and last batch
+        assert s.throughput == 60 / 201  # items over total_duration
         assert [p.size for p in s.series] == [10, 30, 20]
+
+    def test_total_duration_is_the_runs_not_the_sum_of_overlapping_batches(self) -> None:
+        """Four batches of 10 s each running side by side took 13 s, not 40 s (the bug)."""
+        scheduler = TestScheduler()
+        metrics = BatchMetrics(scheduler=scheduler)
+        for end in (10, 11, 12, 13):  # each started 10 s before it ended
+            scheduler.schedule_absolute(end, lambda *_: metrics.record_batch(25, 10.0))
+        scheduler.start()
+        s = metrics.snapshot()
+        assert s.total_duration == 13.0 and s.mean_duration == 10.0
+        assert s.throughput == 100 / 13.0
+
+    def test_one_batch_has_a_throughput_of_its_own(self) -> None:
+        scheduler = TestScheduler()
+        metrics = BatchMetrics(scheduler=scheduler)
+        scheduler.schedule_absolute(5, lambda *_: metrics.record_batch(50, 2.0))
+        scheduler.start()
+        s = metrics.snapshot()
+        assert (s.total_duration, s.throughput) == (2.0, 25.0)
+
+    def test_repr_is_short_however_long_the_series(self) -> None:
+        metrics = BatchMetrics()
+        for _ in range(10_000):
+            metrics.record_batch(size=10, duration=0.01)
+        text = repr(metrics.snapshot())
+        assert len(text) < 400, text[:400]
+        assert text.startswith("MetricsSnapshot(batches=10000, items=100000, failed_items=0")
+        assert "series=<10000 points>" in text
 
     def test_series_is_bounded_but_totals_keep_counting(self) -> None:
         metrics = BatchMetrics(max_points=5)
@@ -118,6 +148,9 @@ class TestBatchMetrics:
     def test_bad_input(self) -> None:
         with pytest.raises(ValueError, match="failed"):
             BatchMetrics().record_batch(size=2, duration=1.0, failed=3)
+        for duration in (-1.0, float("nan"), float("inf"), 1e20):
+            with pytest.raises(ValueError, match="duration must be"):
+                BatchMetrics().record_batch(size=2, duration=duration)
         with pytest.raises(TypeError, match="metrics"):
             collect_metrics("metrics")  # type: ignore[arg-type]
 
@@ -129,12 +162,20 @@ def test_plot_metrics_draws_four_labelled_panels(tmp_path: Path) -> None:
     figure = plot_metrics(metrics)
     titles = [ax.get_title() for ax in figure.axes]
     assert titles == [
-        "throughput per batch",
+        "items/s: each batch alone vs the whole run",
         "batch latency",
         "batch sizes",
         "failed items per batch",
     ]
-    assert len(figure.axes[0].lines) == 1 and len(figure.axes[0].lines[0].get_xdata()) == 20
+    per_batch, whole_run = figure.axes[0].lines
+    assert len(per_batch.get_xdata()) == 20
+    throughput = metrics.snapshot().throughput
+    assert list(whole_run.get_ydata()) == [throughput, throughput]
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert labels == [
+        "one batch: its size / its latency",
+        f"whole run: {throughput:,.0f} items/s",
+    ]
     assert len(figure.axes[3].patches) == 20  # one bar per batch
     path = tmp_path / "metrics.png"
     figure.savefig(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import reactivex
@@ -56,7 +56,8 @@ class TestProcessInBatches:
         assert error.batch_index == 1  # item 7 is in the second batch
         assert len(error.partial_results) == 20
         assert error.partial_results[6] == 6 and error.partial_results[7] is None
-        assert "2 of 20 items failed" in str(error)
+        assert "2 of 20 items failed; first, item 7: ValueError: 7" in str(error)
+        assert isinstance(error.__cause__, NodeError) and error.__cause__ is error.errors[7]
 
     def test_retries_and_progress_bar(self) -> None:
         calls: dict[int, int] = {}
@@ -74,7 +75,79 @@ class TestProcessInBatches:
         ]
 
 
+EVENTS = [{"ts": ts, "value": ts % 5} for ts in range(0, 40, 3)]
+
+
 class TestMapReduce:
+    EVENTS: ClassVar[list[dict[str, int]]] = EVENTS
+
+    def test_item_key_groups_by_a_function_of_the_input_item(self) -> None:
+        result = map_reduce(
+            self.EVENTS, lambda e: e["value"], sum, item_key=lambda e: e["ts"] // 10
+        )
+        expected: dict[int, int] = {}
+        for event in self.EVENTS:
+            expected[event["ts"] // 10] = expected.get(event["ts"] // 10, 0) + event["value"]
+        assert result.aggregates == expected and result.count == len(self.EVENTS)
+        assert result.ok and result.errors == {}
+
+    def test_mapped_key_groups_by_a_function_of_the_mappers_result(self) -> None:
+        words = ["kafka", "rx", "dask", "tqdm", "asyncio"]
+        result = map_reduce(words, len, sum, mapped_key=lambda n: "long" if n > 4 else "short")
+        assert result.aggregates == {"long": 12, "short": 10} and result.count == 5
+
+    @pytest.mark.parametrize(
+        "keys",
+        [{}, {"item_key": len, "mapped_key": len}],
+        ids=["neither", "both"],
+    )
+    def test_exactly_one_key_function_is_required(self, keys: dict[str, Any]) -> None:
+        with pytest.raises(TypeError, match=r"item_key.*mapped_key"):
+            map_reduce(["a"], len, sum, **keys)
+        with pytest.raises(TypeError, match=r"item_key.*mapped_key"):
+            map_reduce_operator(len, sum, **keys)
+
+    def test_the_old_ambiguous_key_keyword_is_refused(self) -> None:
+        with pytest.raises(TypeError, match="key"):
+            map_reduce(["a"], len, sum, key=len)  # type: ignore[call-arg]
+
+    def test_a_key_function_that_fails_on_every_item_is_visible(self) -> None:
+        # The repro: the natural key on the item, given where the mapped value
+        # is expected, failed every item and quietly returned {}.
+        result = map_reduce(self.EVENTS, lambda e: e["value"], sum, mapped_key=lambda e: e["ts"])
+        assert result.aggregates == {} and result.count == 0 and not result.ok
+        assert sorted(result.errors) == list(range(len(self.EVENTS)))
+        error = result.errors[0]
+        assert isinstance(error, NodeError) and (error.node, error.step) == (
+            "map_reduce",
+            "mapped_key",
+        )
+        assert isinstance(error.__cause__, TypeError)
+        pattern = r"item 0: TypeError: .*\(node 'map_reduce', mapped_key\)"
+        with pytest.raises(BatchError, match=pattern):
+            result.raise_for_errors()
+
+    def test_strict_raises_batch_error_naming_the_first_failed_item(self) -> None:
+        def mapper(word: str) -> str:
+            if word == "boom":
+                raise ValueError(f"cannot map {word!r}")
+            return word.upper()
+
+        words = ["b", "a", "boom", "c", "ab"]
+        with pytest.raises(BatchError) as caught:
+            map_reduce(words, mapper, "+".join, mapped_key=len, strict=True)
+        error = caught.value
+        assert error.failed_indices == (2,) and len(error.partial_results) == 5
+        assert str(error) == (
+            "batch 0: 1 of 5 items failed; first, item 2: ValueError: cannot map 'boom' "
+            "(node 'map_reduce', mapper)"
+        )
+        assert isinstance(error.__cause__, NodeError)
+        assert isinstance(error.__cause__.__cause__, ValueError)
+        op = map_reduce_operator(mapper, "+".join, mapped_key=len, strict=True)
+        with pytest.raises(BatchError):
+            reactivex.from_iterable(words).pipe(op).run()
+
     def test_groups_in_input_order_and_reports_failed_items(self) -> None:
         def mapper(word: str) -> str:
             if word == "boom":
@@ -85,7 +158,7 @@ class TestMapReduce:
             ["b", "a", "boom", "c", "ab"],
             mapper,
             lambda values: "+".join(values),
-            key=len,
+            mapped_key=len,
             concurrency=3,
         )
         assert result.aggregates == {1: "B+A+C", 2: "AB"}
@@ -93,13 +166,13 @@ class TestMapReduce:
         assert list(result.errors) == [2] and isinstance(result.errors[2].__cause__, ValueError)
 
     def test_as_an_operator_on_a_finite_observable(self) -> None:
-        op = map_reduce_operator(lambda x: x * x, sum, key=lambda v: v % 2)
+        op = map_reduce_operator(lambda x: x * x, sum, mapped_key=lambda v: v % 2)
         (result,) = reactivex.from_iterable(range(5)).pipe(op, ops.to_list()).run()
         assert result.aggregates == {0: 0 + 4 + 16, 1: 1 + 9} and result.count == 5
 
     def test_a_failing_reducer_errors_the_stream(self) -> None:
         with pytest.raises(ZeroDivisionError):
-            map_reduce([1, 2], lambda x: x, lambda values: 1 // 0, key=lambda v: v)
+            map_reduce([1, 2], lambda x: x, lambda values: 1 // 0, mapped_key=lambda v: v)
 
 
 def test_stream_batches_flushes_a_partial_batch_on_the_interval_and_at_completion(

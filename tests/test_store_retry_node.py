@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from datetime import timedelta
 
 import pytest
+import reactivex
+from reactivex import operators as ops
 
-from rxbatch import BatchError, BatchResult, Node, NodeError, RetryPolicy, Store
+from rxbatch import BatchError, BatchResult, Node, NodeError, RetryPolicy, Store, fan_out
 
 
 class TestStore:
@@ -100,6 +103,31 @@ class TestRetryPolicy:
         with pytest.raises((TypeError, ValueError), match=parameter):
             RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
+    def test_delays_may_be_timedeltas_like_the_operators_timespans(self) -> None:
+        policy = RetryPolicy(
+            max_retries=3, base_delay=timedelta(milliseconds=250), max_delay=timedelta(seconds=1)
+        )
+        assert [policy.delay(k) for k in (1, 2, 3, 4)] == [0.25, 0.5, 1.0, 1.0]
+        assert policy.base_delay == 0.25 and policy.max_delay == 1.0
+        assert RetryPolicy(base_delay=timedelta(0)).delay(1) == 0.0
+
+    def test_a_long_run_of_retries_stays_at_the_cap(self) -> None:
+        policy = RetryPolicy(max_retries=2000, base_delay=1.0, multiplier=10.0, max_delay=60)
+        assert policy.delay(1000) == 60.0
+
+    @pytest.mark.parametrize(
+        ("kwargs", "parameter"),
+        [
+            ({"base_delay": timedelta(seconds=-1)}, "base_delay"),
+            ({"max_delay": timedelta.max}, "max_delay"),
+            ({"base_delay": 1e20}, "base_delay"),
+            ({"max_delay": "1s"}, "max_delay"),
+        ],
+    )
+    def test_bad_delays_name_the_parameter(self, kwargs: dict[str, object], parameter: str) -> None:
+        with pytest.raises((TypeError, ValueError), match=parameter):
+            RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
     def test_is_frozen_and_keyword_only(self) -> None:
         with pytest.raises(TypeError):
             RetryPolicy(3)  # type: ignore[misc]
@@ -142,6 +170,36 @@ class TestNode:
         error.__cause__ = KeyError("rates")
         assert str(error) == "node 'enrich' failed in post: KeyError: 'rates'"
         assert (error.node, error.step) == ("enrich", "post")
+        assert repr(error) == "NodeError(\"node 'enrich' failed in post: KeyError: 'rates'\")"
+
+
+def failing_tenfold(x: int) -> int:
+    if x == 2:
+        raise ValueError(f"bad item {x}")
+    return 10 * x
+
+
+def test_batch_error_names_the_first_failing_items_own_exception() -> None:
+    (result,) = reactivex.of([0, 1, 2, 3]).pipe(fan_out(failing_tenfold), ops.to_list()).run()
+    with pytest.raises(BatchError) as caught:
+        result.raise_for_errors()
+    error = caught.value
+    assert str(error) == (
+        "batch 0: 1 of 4 items failed; first, item 2: ValueError: bad item 2 "
+        "(node 'failing_tenfold', exec)"
+    )
+    # The chain leads to the item's own exception: BatchError <- NodeError <- ValueError.
+    node_error = error.__cause__
+    assert isinstance(node_error, NodeError) and node_error is result.errors[2]
+    assert isinstance(node_error.__cause__, ValueError)
+    assert str(node_error.__cause__) == "bad item 2"
+
+
+def test_batch_error_survives_pickling_with_its_message_and_cause() -> None:
+    error = BatchError(1, (0,), [None], {0: KeyError("k")})
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) == "batch 1: 1 of 1 items failed; first, item 0: KeyError: 'k'"
+    assert isinstance(copy.__cause__, KeyError)
 
 
 def test_batch_result_views_and_raise_for_errors() -> None:
@@ -156,5 +214,6 @@ def test_batch_result_views_and_raise_for_errors() -> None:
     error = caught.value
     assert (error.batch_index, error.failed_indices) == (4, (1,))
     assert error.partial_results == ["A", None, "C"] and error.errors == {1: boom}
-    assert str(error) == "batch 4: 1 of 3 items failed; first, item 1: ValueError('boom')"
+    assert str(error) == "batch 4: 1 of 3 items failed; first, item 1: ValueError: boom"
+    assert error.__cause__ is boom
     BatchResult(0, [], [], {}, (), (), 0.0).raise_for_errors()  # ok: nothing raised

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,10 +30,10 @@ def progress(
     """Pass everything through while advancing a tqdm progress bar.
 
     The bar advances by 1 per value, by ``len(value)`` for lists, tuples and
-    ``BatchResult``s (their items), or by ``count(value)``. It is
-    ``tqdm.auto``'s: a widget in Jupyter, text in a terminal. It closes when
-    the source completes or fails and on disposal. ``disable=None`` turns the
-    bar off when stderr is not a terminal, as tqdm does. Needs the
+    ``BatchResult``s (their items), or by ``count(value)``. In Jupyter it is
+    a widget (``rxbatch[notebook]`` brings ipywidgets); without ipywidgets,
+    and in a terminal, it is tqdm's text bar, with no warning. It closes when
+    the source completes or fails and on disposal. Needs the
     ``rxbatch[progress]`` extra.
 
     Args:
@@ -39,7 +41,8 @@ def progress(
         desc: Label shown before the bar.
         unit: What is counted.
         count: How much one value advances the bar.
-        disable: True: no bar; None: no bar unless stderr is a terminal.
+        disable: True: no bar; False: a bar; None: a bar in Jupyter or when
+            stderr is a terminal, none in logs and pipes.
 
     Raises:
         ImportError: tqdm is not installed (names the extra to install).
@@ -51,7 +54,7 @@ def progress(
         [[1, 2], [3]]
     """
     try:
-        from tqdm.auto import tqdm
+        from tqdm import std
     except ImportError as error:  # pragma: no cover - exercised without the extra
         raise ImportError("rxbatch.progress needs tqdm: pip install 'rxbatch[progress]'") from error
     if count is not None and not callable(count):
@@ -69,7 +72,10 @@ def progress(
         def subscribe(
             observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            bar = tqdm(total=total, desc=desc, unit=unit, disable=disable)
+            in_jupyter = _in_jupyter()
+            hidden = not (in_jupyter or _is_terminal(sys.stderr)) if disable is None else disable
+            bar_class = _widget_bar() if in_jupyter else None
+            bar = (bar_class or std.tqdm)(total=total, desc=desc, unit=unit, disable=hidden)
             lock = threading.Lock()
             upstream = SingleAssignmentDisposable()
             pending = 0  # counted, not yet handed to tqdm
@@ -119,3 +125,26 @@ def progress(
         return Observable(subscribe)
 
     return operator
+
+
+def _in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel (as tqdm.autonotebook decides)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _widget_bar() -> Any:
+    """tqdm's ipywidgets bar, or None when ipywidgets is missing (then: text, no warning)."""
+    try:
+        importlib.import_module("ipywidgets")
+    except ImportError:
+        return None
+    from tqdm import notebook
+
+    return notebook.tqdm
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

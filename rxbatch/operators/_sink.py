@@ -16,7 +16,13 @@ batch is:
   schedules about one timer per timespan instead of one per batch, and an
   idle operator schedules none;
 * an exception raised downstream during a timer flush goes to ``on_error``
-  (the timer thread has no caller to raise to) and the source is disposed.
+  (the timer thread has no caller to raise to) and the source is disposed;
+* a finished or disposed subscription lets go of its sink at once: the
+  timer's action is a small stub whose reference to the sink is cut when the
+  timer is cancelled (some schedulers, reactivex's ``EventLoopScheduler`` and
+  ``TestScheduler`` among them, keep a cancelled timer until its due time),
+  and the subscription handed to the subscriber drops the sink when disposed,
+  so pending items and the observer are garbage at once.
 """
 
 from __future__ import annotations
@@ -24,12 +30,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+from reactivex.disposable import SingleAssignmentDisposable
 
-from ..scheduler import default_scheduler
+from ..scheduler import timer_clock
 
 __all__ = ["ListSink", "Sink", "sink_operator"]
 
@@ -41,6 +47,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
     """Base observer of a batching operator; subclasses define what a batch is."""
 
     __slots__ = (
+        "_draining",
         "_emit",
         "_lock",
         "_observer",
@@ -56,7 +63,8 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         self._observer = observer
         self._emit = observer.on_next
         self._stopped = False  # terminated or disposed: emit nothing more
-        self._timer: abc.DisposableBase | None = None
+        self._draining = False  # ending: drain() hands over everything
+        self._timer: _TimerCall | None = None
         self._timer_due: datetime | None = None
         self._upstream = SingleAssignmentDisposable()
         self.clock = clock
@@ -86,6 +94,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         with self._lock:
             if self._stopped:
                 return
+            self._draining = True
             try:
                 self.drain()
             finally:
@@ -109,6 +118,7 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         """
         if self._stopped:
             return
+        self._draining = True
         try:
             if drain:
                 self.drain()
@@ -140,7 +150,8 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
         if self._timer is not None:
             self._timer.dispose()
         self._timer_due = due
-        self._timer = self.clock.schedule_absolute(due, self._fire, due)
+        self._timer = call = _TimerCall(self)
+        call.scheduled = self.clock.schedule_absolute(due, call, due)
 
     def _fire(self, _scheduler: abc.SchedulerBase, due: datetime | None = None) -> None:
         assert due is not None
@@ -157,6 +168,41 @@ class Sink(abc.ObserverBase[T], Generic[T, B]):
                 self.arm(next_due)
 
 
+class _TimerCall:
+    """A timer's action: calls the sink back unless cancelled, then holds nothing."""
+
+    __slots__ = ("scheduled", "sink")
+
+    def __init__(self, sink: Sink[Any, Any]) -> None:
+        self.sink: Sink[Any, Any] | None = sink
+        self.scheduled: abc.DisposableBase | None = None
+
+    def __call__(self, scheduler: abc.SchedulerBase, due: datetime | None = None) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink._fire(scheduler, due)
+
+    def dispose(self) -> None:
+        self.sink = None
+        if self.scheduled is not None:
+            self.scheduled.dispose()
+
+
+class _Subscription(abc.DisposableBase):
+    """What the subscriber holds: disposes the sink and upstream, then forgets the sink."""
+
+    __slots__ = ("_sink",)
+
+    def __init__(self, sink: Sink[Any, Any]) -> None:
+        self._sink: Sink[Any, Any] | None = sink
+
+    def dispose(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.dispose()
+            sink._upstream.dispose()
+
+
 class ListSink(Sink[T, list[T]]):
     """A sink whose batches are lists cut from a shared append-only buffer."""
 
@@ -165,16 +211,28 @@ class ListSink(Sink[T, list[T]]):
     def emit_chunks(self, buffer: list[T], count: int, *, partial: bool = False) -> None:
         """Emit the front of ``buffer`` in lists of ``count``; call with the lock held.
 
-        With ``partial`` the remainder goes too (a last, shorter list). Items
-        producers append meanwhile stay in ``buffer``. After termination or
-        disposal the buffer is cleared instead, so it cannot grow.
+        With ``partial`` the remainder goes too (a last, shorter list). Only
+        the items the buffer holds when called go: items producers append
+        meanwhile stay for a flush of their own (their producer's count check,
+        or the timer armed for them), so a producer faster than the
+        subscriber cannot keep one caller, a timer thread say, emitting
+        forever. When the stream ends (``drain``) everything goes. After
+        termination or disposal the buffer is cleared instead, so it cannot
+        grow.
         """
-        while len(buffer) >= count or (partial and buffer):
+        remaining = len(buffer)  # what this call may take
+        while True:
             if self._stopped:
                 buffer.clear()
                 return
-            batch = buffer[:count]
-            del buffer[: len(batch)]
+            if self._draining:
+                remaining = len(buffer)
+            size = min(count, remaining)
+            if size == 0 or (size < count and not partial):
+                return
+            batch = buffer[:size]
+            del buffer[:size]
+            remaining -= size
             self._emit(batch)
 
 
@@ -185,17 +243,19 @@ def sink_operator(
     """Build a pipeable operator that gives each subscription a fresh sink.
 
     The sink's clock is ``scheduler``, else the scheduler passed to
-    ``subscribe``, else :func:`rxbatch.scheduler.default_scheduler`.
+    ``subscribe`` if it is a clock for timers, else
+    :func:`rxbatch.scheduler.default_scheduler` (see
+    :func:`rxbatch.scheduler.timer_clock`).
     """
 
     def operator(source: Observable[T]) -> Observable[B]:
         def subscribe(
             observer: abc.ObserverBase[B], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            clock = scheduler or subscribe_scheduler or default_scheduler()
+            clock = scheduler or timer_clock(subscribe_scheduler)
             sink = make_sink(observer, clock)
             sink._upstream.disposable = source.subscribe(sink, scheduler=subscribe_scheduler)
-            return CompositeDisposable(Disposable(sink.dispose), sink._upstream)
+            return _Subscription(sink)
 
         return Observable(subscribe)
 
