@@ -39,7 +39,6 @@ from .._validation import positive_int
 from ..node import Node
 from ..operators import buffer_with_weight
 from ..results import BatchResult
-from ..scheduler import MonotonicTimerScheduler
 from ..testing import ImmediateExecutor
 from ._checkpoint import TABLE as CHECKPOINTS
 from ._checkpoint import SourceFile
@@ -540,11 +539,10 @@ class Loader:
             return [_Batch(next(sequence), [line for chunk in chunks for line in chunk])]
 
         writer: Node[_Batch, _Outcome] = Node(exec=write, name="sqlite")
-        # The load's own timer thread: a batch flushed by time is written on
-        # it, and a write waiting for a lock must not hold up other pipelines.
-        clock = MonotonicTimerScheduler()
         # One worker writes on the thread that completes the batch (the
-        # reader's, or the timer's): no hand-over between threads per batch.
+        # reader's, or a timer worker's: the timer service adds a worker when
+        # one is held up, so a write waiting for a lock delays no other
+        # pipeline's timers): no hand-over between threads per batch.
         pool: Executor = (
             ImmediateExecutor()
             if self.workers == 1
@@ -552,16 +550,13 @@ class Loader:
         )
         try:
             self._lines.pipe(
-                buffer_with_weight(
-                    self.batch_size, weight=len, timespan=self.flush_interval, scheduler=clock
-                ),
+                buffer_with_weight(self.batch_size, weight=len, timespan=self.flush_interval),
                 ops.map(one_unit),
                 fan_out(
                     writer,
                     max_concurrency=self.workers,
                     executor=pool,
                     max_in_flight=2 * self.workers if self.workers > 1 else None,
-                    scheduler=clock,
                 ),
             ).subscribe(on_result, on_error, done.set)
             self._reader = threading.Thread(
@@ -576,7 +571,6 @@ class Loader:
                         self._input.release()
         finally:
             pool.shutdown(wait=True)
-            clock.dispose()
 
     def _read(self, chunks: Iterator[list[Line]]) -> None:
         try:
