@@ -15,7 +15,7 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class TimeWindow(Generic[T]):
-    """The items that arrived in the half-open interval ``(start, end]``.
+    """The items of the half-open time interval ``[start, end)``.
 
     ``start`` and ``end`` come from the operator's scheduler clock, so under a
     ``TestScheduler`` they are exact virtual times.
