@@ -367,6 +367,58 @@ class TestSessions:
         assert late == [LateItem(("d", 5), None, at(5), at(30))]
 
 
+class TestExactBoundaries:
+    """Items, window ends and watermarks that coincide exactly."""
+
+    def test_an_item_whose_window_ended_exactly_at_the_watermark_is_late(self) -> None:
+        late: list[LateItem[Any]] = []
+        windows = (
+            reactivex.of(("a", 1), ("b", 13), ("c", 9.999999), ("d", 10))
+            .pipe(tumbling_event_window(10, timestamp=time_of, lateness=3, on_late=late.append))
+            .pipe(ops.to_list())
+            .run()
+        )
+        assert late == [LateItem(("c", 9.999999), None, at(9.999999), at(10))]
+        assert windows == [window(0, 10, [("a", 1)]), window(10, 20, [("b", 13), ("d", 10)])]
+
+    def test_a_session_leaves_when_the_watermark_reaches_its_end(
+        self, scheduler: TestScheduler
+    ) -> None:
+        xs = scheduler.create_hot_observable(
+            on_next(210, ("a", 0)), on_next(220, ("b", 10)), on_completed(300)
+        )
+        results = scheduler.start(lambda: xs.pipe(session_window(10, timestamp=time_of)))
+        assert results.messages == [
+            on_next(220, window(0, 10, [("a", 0)])),
+            on_next(300, window(10, 20, [("b", 10)])),
+            on_completed(300),
+        ]
+
+    def test_sessions_that_only_touch_do_not_merge(self) -> None:
+        events = [("a", 0), ("b", 20), ("c", 10)]  # c's [10, 20) touches both
+        sessions = (
+            reactivex.from_iterable(events)
+            .pipe(session_window(10, timestamp=time_of, lateness=100), ops.to_list())
+            .run()
+        )
+        assert sessions == [
+            window(0, 10, [("a", 0)]),
+            window(10, 20, [("c", 10)]),
+            window(20, 30, [("b", 20)]),
+        ]
+
+    def test_a_session_item_whose_window_ends_at_the_watermark_is_late(self) -> None:
+        late: list[LateItem[Any]] = []
+        sessions = (
+            reactivex.of(("a", 0), ("b", 30), ("c", 15))
+            .pipe(session_window(10, timestamp=time_of, lateness=5, on_late=late.append))
+            .pipe(ops.to_list())
+            .run()
+        )
+        assert late == [LateItem(("c", 15), None, at(15), at(25))]  # [15, 25), watermark 25
+        assert sessions == [window(0, 10, [("a", 0)]), window(30, 40, [("b", 30)])]
+
+
 class TestIdleTimeout:
     def test_a_quiet_stream_emits_its_window_as_its_clock_moves_on(
         self, scheduler: TestScheduler
