@@ -6,8 +6,8 @@ resolution of ``datetime``), so window bounds are exact integers: an item
 exactly on a boundary lands in the window that starts there, on every
 machine. Per key the sink keeps its watermark and its open windows; an item
 costs a few dict look-ups, and a window's emission sorts only the windows
-that leave together. ``_FixedWindowSink`` (tumbling and sliding windows) and
-``_SessionSink`` say how an item joins windows.
+that leave together. ``FixedWindowSink`` (tumbling and sliding windows) and
+``SessionSink`` say how an item joins windows.
 """
 
 from __future__ import annotations
@@ -106,7 +106,19 @@ class _Key:
 class _EventSink(Sink[T, Emitted]):
     """What the event-time windows share; subclasses place items in windows."""
 
-    __slots__ = ("_config", "_keys", "_span")
+    __slots__ = (
+        "_add",
+        "_config",
+        "_earliest",
+        "_idle",
+        "_key",
+        "_keys",
+        "_lateness",
+        "_latest",
+        "_offset",
+        "_timestamp",
+        "_tumbling",
+    )
 
     def __init__(
         self,
@@ -114,12 +126,24 @@ class _EventSink(Sink[T, Emitted]):
         clock: abc.SchedulerBase,
         config: EventWindowConfig,
         span: int,
+        *,
+        tumbling: int = 0,
+        offset: int = 0,
     ) -> None:
         super().__init__(observer, clock)
         self._config = config
         self._keys: dict[Any, _Key] = {}
-        # Times whose windows and watermark a datetime can still represent.
-        self._span = span
+        # Read once per item: kept on the sink rather than looked up on config.
+        self._timestamp = config.timestamp
+        self._key = config.key
+        self._lateness = config.lateness
+        self._idle = config.idle_timeout
+        self._add = config.add
+        self._tumbling = tumbling  # the size of tumbling windows, else 0
+        self._offset = offset
+        # The times whose windows and watermark a datetime can still represent.
+        self._earliest = _MIN_MICROS + span
+        self._latest = _MAX_MICROS - span
 
     # -- what subclasses define ------------------------------------------------
 
@@ -143,9 +167,8 @@ class _EventSink(Sink[T, Emitted]):
     # -- items -------------------------------------------------------------------
 
     def on_next(self, value: T) -> None:
-        config = self._config
         try:
-            raw = config.timestamp(value)
+            raw = self._timestamp(value)
         except Exception as error:
             self._reject(value, f"timestamp({_short_repr(value)}) raised {error!r}", error)
             return
@@ -157,15 +180,15 @@ class _EventSink(Sink[T, Emitted]):
                 t = raw * 1_000_000
             else:
                 t = _slow_micros(raw)
-            if not _MIN_MICROS + self._span <= t <= _MAX_MICROS - self._span:
+            if not self._earliest <= t <= self._latest:
                 raise OverflowError("out of the range of datetime")
         except (TypeError, ValueError, OverflowError) as error:
             self._reject(value, _not_a_time(value, raw, error), None)
             return
         key = None
-        if config.key is not None:
+        if self._key is not None:
             try:
-                key = config.key(value)
+                key = self._key(value)
             except Exception as error:
                 self._reject(value, f"key({_short_repr(value)}) raised {error!r}", error)
                 return
@@ -175,20 +198,36 @@ class _EventSink(Sink[T, Emitted]):
             state = self._keys.get(key)
             if state is None:
                 state = self._keys[key] = _Key(key, len(self._keys), self._new_windows())
+            idle = self._idle is not None
+            if idle:
+                self._arrive(state)
+            watermark = t - self._lateness
+            if watermark > state.watermark:
+                state.watermark = watermark
+                if watermark >= state.next_end:
+                    self._emit_windows(self._take_due(state), state.key)
             try:
-                if config.idle_timeout is not None:
-                    self._arrive(state)
-                watermark = t - config.lateness
-                if watermark > state.watermark:
-                    state.watermark = watermark
-                    if watermark >= state.next_end:
-                        self._emit_windows(self._take_due(state), state.key)
+                if self._tumbling:
+                    # Inlined for the path most items take: the item's one
+                    # window is open (so it is not late); add it there.
+                    window = state.windows.get(t - (t - self._offset) % self._tumbling)
+                    if window is None:
+                        self._place(value, t, state)
+                    elif self._add is None:
+                        window.value.append(value)
+                        window.count += 1
+                    else:
+                        window.value = self._add(window.value, value)
+                        window.count += 1
+                else:
+                    self._place(value, t, state)
+            except Exception as error:  # init, add, merge or on_late raised, or a late item
+                self.fail(error)
+                return
+            if idle:
                 state.base = state.watermark
-                self._place(value, t, state)
-                if config.idle_timeout is not None and state.next_end != _NO_WINDOW:
+                if state.next_end != _NO_WINDOW:
                     self.arm(self._idle_due(state))
-            except _UserError as error:  # init, add, merge or on_late raised
-                self.fail(error.cause)
 
     def _reject(self, item: T, message: str, cause: Exception | None) -> None:
         error = EventTimeError(item, message)
@@ -197,12 +236,12 @@ class _EventSink(Sink[T, Emitted]):
             self.fail(error)
 
     def late(self, item: T, t: int, state: _Key) -> None:
-        """Hand a late item to ``on_late``; without one, end the stream saying so."""
+        """Hand a late item to ``on_late``; without one, raise ``LateItemError``."""
         late = LateItem(item, state.key, to_datetime(t), to_datetime(state.watermark))
         on_late = self._config.on_late
         if on_late is None:
-            raise _UserError(LateItemError(late))
-        call_user(on_late, late)
+            raise LateItemError(late)
+        on_late(late)
 
     # -- emission ------------------------------------------------------------------
 
@@ -273,22 +312,6 @@ class _EventSink(Sink[T, Emitted]):
         return next_due
 
 
-class _UserError(Exception):
-    """Carries an exception raised by user code in the aggregate or ``on_late``."""
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
-
-def call_user(function: Callable[..., Any], *args: Any) -> Any:
-    """Call user code, marking what it raises for ``on_error``."""
-    try:
-        return function(*args)
-    except Exception as error:
-        raise _UserError(error) from error
-
-
 class FixedWindowSink(_EventSink[T]):
     """Tumbling (``slide == size``) and sliding windows aligned to the epoch.
 
@@ -296,7 +319,7 @@ class FixedWindowSink(_EventSink[T]):
     per key, a dict from start to open window.
     """
 
-    __slots__ = ("_offset", "_size", "_slide")
+    __slots__ = ("_size", "_slide")
 
     def __init__(
         self,
@@ -308,10 +331,16 @@ class FixedWindowSink(_EventSink[T]):
         slide: int,
         offset: int,
     ) -> None:
-        super().__init__(observer, clock, config, span=size + config.lateness)
+        super().__init__(
+            observer,
+            clock,
+            config,
+            span=size + config.lateness,
+            tumbling=size if slide == size else 0,
+            offset=offset,
+        )
         self._size = size
         self._slide = slide
-        self._offset = offset
 
     def _new_windows(self) -> dict[int, _Open]:
         return {}
@@ -324,25 +353,30 @@ class FixedWindowSink(_EventSink[T]):
         if start + size <= watermark:
             self.late(item, t, state)
             return
-        init, add = self._config.init, self._config.add
-        # Sliding: every window holding t whose end the watermark has not
+        add = self._add
+        # Every window holding t whose end the watermark has not
         # reached (an item some of whose windows left already joins the rest).
         while start > t - size and start + size > watermark:
             window = windows.get(start)
-            if window is None:  # opened once it holds the item, not before
-                window = _Open(start, start + size, [] if init is None else call_user(init))
-                window.value = [item] if add is None else call_user(add, window.value, item)
-                window.count = 1
-                windows[start] = window
-                if window.end < state.next_end:
-                    state.next_end = window.end
+            if window is None:
+                self._open(item, start, state)
+            elif add is None:
+                window.value.append(item)
+                window.count += 1
             else:
-                if add is None:
-                    window.value.append(item)
-                else:
-                    window.value = call_user(add, window.value, item)
+                window.value = add(window.value, item)
                 window.count += 1
             start -= slide
+
+    def _open(self, item: T, start: int, state: _Key) -> None:
+        """Open the window at ``start`` with ``item`` in it (only once it holds it)."""
+        init, add = self._config.init, self._config.add
+        window = _Open(start, start + self._size, None)
+        window.value = [item] if add is None or init is None else add(init(), item)
+        window.count = 1
+        state.windows[start] = window
+        if window.end < state.next_end:
+            state.next_end = window.end
 
     def _take_due(self, state: _Key) -> list[_Open]:
         windows: dict[int, _Open] = state.windows
@@ -401,7 +435,7 @@ class SessionSink(_EventSink[T]):
         # The new session is built aside and replaces the ones it merges only
         # once the user's functions have all returned.
         if first == last:
-            session = _Open(t, t + gap, [] if config.init is None else call_user(config.init))
+            session = _Open(t, t + gap, [] if config.init is None else config.init())
         else:
             earliest = sessions[first]
             session = _Open(
@@ -413,12 +447,12 @@ class SessionSink(_EventSink[T]):
                 if config.merge is None:
                     session.value = list(heapq.merge(session.value, later.value))
                 else:
-                    session.value = call_user(config.merge, session.value, later.value)
+                    session.value = config.merge(session.value, later.value)
         if config.add is None:
             self._arrivals += 1
             session.value.append((self._arrivals, item))
         else:
-            session.value = call_user(config.add, session.value, item)
+            session.value = config.add(session.value, item)
         session.count += 1
         sessions[first:last] = [session]
         state.next_end = sessions[0].end
