@@ -7,14 +7,12 @@ in the item; the virtual time of ``on_next`` is when it arrives.
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import operators as ops
-from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxbatch import (
@@ -29,6 +27,7 @@ from rxbatch import (
 )
 
 from .conftest import TimerLog
+from .test_threads import PER_PRODUCER, PRODUCERS, produce
 
 on_next, on_completed, on_error = (
     ReactiveTest.on_next,
@@ -676,30 +675,13 @@ class TestArguments:
 
 
 def test_concurrent_producers_lose_and_duplicate_nothing() -> None:
-    subject: Subject[tuple[str, float, str]] = Subject()
-    windows: list[TimeWindow[Any]] = []
-    done = threading.Event()
-    subject.pipe(tumbling_event_window(1, timestamp=time_of, key=key_of, lateness=1_000)).subscribe(
-        windows.append, on_completed=done.set
-    )
-    producers, per_producer = 4, 5_000
-    start = threading.Barrier(producers)
-
-    def produce(p: int) -> None:
-        start.wait()
-        for n in range(per_producer):
-            subject.on_next((f"{p}-{n}", n / 100, f"k{n % 3}"))
-
-    threads = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    subject.on_completed()
-    assert done.is_set()
-    names = [item[0] for w in windows for item in w.items]
-    assert sorted(names) == sorted(
-        f"{p}-{n}" for p in range(producers) for n in range(per_producer)
-    )
+    # Producer p sends (p, n) for n = 0, 1, ...: event time n / 100 s, key n % 3.
+    windows = produce(
+        tumbling_event_window(
+            1, timestamp=lambda pn: pn[1] / 100, key=lambda pn: pn[1] % 3, lateness=1_000
+        )
+    ).received
+    items = [item for w in windows for item in w.items]
+    assert sorted(items) == sorted((p, n) for p in range(PRODUCERS) for n in range(PER_PRODUCER))
     for w in windows:
-        assert all(w.start <= at(item[1]) < w.end and item[2] == w.key for item in w.items)
+        assert all(w.start <= at(n / 100) < w.end and n % 3 == w.key for _, n in w.items)

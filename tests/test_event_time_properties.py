@@ -116,28 +116,38 @@ sizes = st.integers(1, 40).map(lambda n: 10 * n)
 lateness_ms = st.integers(0, 60).map(lambda n: 5 * n)
 
 
-@settings(max_examples=150)
-@given(st.data(), sizes, st.integers(0, 999), lateness_ms, st.booleans())
-def test_tumbling_within_lateness_equals_the_batch_reference(
-    data: st.DataObject, size: int, offset: int, lateness: int, keyed: bool
+def assert_streams_the_batch_answer(
+    make: Callable[..., Any], items: list[Event], keyed: bool, lateness: int, expected: list[Window]
 ) -> None:
-    items = data.draw(events(lateness))
+    """``make(**options)`` over ``items`` (disorder within ``lateness``): no
+    late item, the reference's windows, each key's in end order."""
     got, late = stream(
-        lambda on_late: tumbling_event_window(
-            size / 1000,
+        lambda on_late: make(
             timestamp=seconds,
             key=key_of if keyed else None,
-            offset=offset / 1000,
             lateness=lateness / 1000,
             on_late=on_late,
         ),
         items,
     )
     assert late == []
-    assert by_end_then_key(got) == by_end_then_key(
-        fixed_reference(items, size, size, offset % size, keyed)
-    )
+    assert by_end_then_key(got) == by_end_then_key(expected)
     assert_each_key_in_end_order(got)
+
+
+@settings(max_examples=150)
+@given(st.data(), sizes, st.integers(0, 999), lateness_ms, st.booleans())
+def test_tumbling_within_lateness_equals_the_batch_reference(
+    data: st.DataObject, size: int, offset: int, lateness: int, keyed: bool
+) -> None:
+    items = data.draw(events(lateness))
+    assert_streams_the_batch_answer(
+        lambda **options: tumbling_event_window(size / 1000, offset=offset / 1000, **options),
+        items,
+        keyed,
+        lateness,
+        fixed_reference(items, size, size, offset % size, keyed),
+    )
 
 
 @settings(max_examples=150)
@@ -147,20 +157,13 @@ def test_sliding_within_lateness_equals_the_batch_reference(
 ) -> None:
     slide = max(1, size // per_window)
     items = data.draw(events(lateness))
-    got, late = stream(
-        lambda on_late: sliding_event_window(
-            size / 1000,
-            slide / 1000,
-            timestamp=seconds,
-            key=key_of if keyed else None,
-            lateness=lateness / 1000,
-            on_late=on_late,
-        ),
+    assert_streams_the_batch_answer(
+        lambda **options: sliding_event_window(size / 1000, slide / 1000, **options),
         items,
+        keyed,
+        lateness,
+        fixed_reference(items, size, slide, 0, keyed),
     )
-    assert late == []
-    assert by_end_then_key(got) == by_end_then_key(fixed_reference(items, size, slide, 0, keyed))
-    assert_each_key_in_end_order(got)
 
 
 @settings(max_examples=150)
@@ -169,20 +172,13 @@ def test_sessions_within_lateness_equal_the_batch_reference(
     data: st.DataObject, gap: int, lateness: int, keyed: bool
 ) -> None:
     items = data.draw(events(lateness))
-    got, late = stream(
-        lambda on_late: session_window(
-            gap / 1000,
-            timestamp=seconds,
-            key=key_of if keyed else None,
-            lateness=lateness / 1000,
-            on_late=on_late,
-        ),
+    assert_streams_the_batch_answer(
+        lambda **options: session_window(gap / 1000, **options),
         items,
+        keyed,
+        lateness,
+        session_reference(items, gap, keyed) if items else [],
     )
-    assert late == []
-    expected = session_reference(items, gap, keyed) if items else []
-    assert by_end_then_key(got) == by_end_then_key(expected)
-    assert_each_key_in_end_order(got)
 
 
 @settings(max_examples=150)
