@@ -211,9 +211,9 @@ def sliding_window_with_time(
     ``t0``; at each tick ``end`` the window holds the items that arrived in
     ``[end - size, end)`` and is emitted if it holds any: an item arriving
     exactly at a tick belongs to the windows that start there, as in
-    ``buffer_with_time``, whether it comes before or after the tick's timer. ``slide < size``
-    gives overlapping windows, ``slide > size`` hopping windows that sample
-    the stream. Ticks stop while no item is held, so an idle stream schedules
+    ``buffer_with_time``, whether it comes before or after the tick's timer.
+    ``slide < size`` gives overlapping windows, ``slide > size`` hopping
+    windows that sample the stream. Ticks stop while no item is held, so an idle stream schedules
     no timers. Items are kept in arrival order and expire from the front, so
     the cost per item is amortized O(1). When the source ends or fails, the
     window in progress (the one the next tick would emit) is emitted early
