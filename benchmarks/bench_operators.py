@@ -18,6 +18,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,20 @@ def plain_loop(n: int) -> int:
             seen += len(batch)
             batch = []
     return seen + len(batch)
+
+
+def deque_loop(n: int) -> int:
+    """The limit for ``sliding_window(100, 10)``: a deque of the last 100 items,
+    copied to a list every 10 items, with no Rx at all."""
+    windows = since = 0
+    window: deque[int] = deque(maxlen=100)
+    for item in range(n):
+        window.append(item)
+        since += 1
+        if since == 10:
+            since = 0
+            windows += 1 if list(window) else 0
+    return windows
 
 
 def through(operator: Operator | None, *, windowed: bool = False) -> Callable[[int], int]:
@@ -84,6 +99,7 @@ CASES: dict[str, tuple[Callable[[int], int], str]] = {
         through(rxbatch.buffer_with_time_or_count(3600.0, 100)),
         "items",
     ),
+    "plain Python deque loop, windows of 100 every 10": (deque_loop, "windows"),
     "reactivex buffer_with_count(100, 10)": (
         through(ops.buffer_with_count(100, 10), windowed=True),
         "windows",
@@ -106,6 +122,7 @@ TARGETS = [
     ),
     ("rxbatch buffer_with_time_or_count(3600, 100)", "rxbatch buffer_with_count(100)", 0.7),
     ("rxbatch sliding_window(100, 10)", "reactivex buffer_with_count(100, 10)", 30.0),
+    ("rxbatch sliding_window(100, 10)", "plain Python deque loop, windows of 100 every 10", 0.3),
 ]
 
 

@@ -27,8 +27,11 @@ from .operators import (
     buffer_with_time_or_count,
     buffer_with_weight,
     progress,
+    session_window,
+    sliding_event_window,
     sliding_window,
     sliding_window_with_time,
+    tumbling_event_window,
 )
 from .patterns import (
     BatchSizer,
@@ -40,7 +43,16 @@ from .patterns import (
     window_aggregate,
     worker_pool,
 )
-from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
+from .results import (
+    BatchError,
+    BatchResult,
+    EventTimeError,
+    LateItem,
+    LateItemError,
+    MapReduceResult,
+    TimeWindow,
+    WindowResult,
+)
 from .retry import RetryPolicy
 from .scheduler import MonotonicTimerScheduler, default_scheduler, timer_clock
 from .sources import BadLineError, read_jsonl, read_lines
@@ -55,7 +67,10 @@ __all__ = [
     "BatchResult",
     "BatchSizer",
     "DeadLetter",
+    "EventTimeError",
     "Graph",
+    "LateItem",
+    "LateItemError",
     "LoadError",
     "LoadSummary",
     "LoadedBatch",
@@ -89,10 +104,13 @@ __all__ = [
     "progress",
     "read_jsonl",
     "read_lines",
+    "session_window",
+    "sliding_event_window",
     "sliding_window",
     "sliding_window_with_time",
     "stream_batches",
     "timer_clock",
+    "tumbling_event_window",
     "window_aggregate",
     "worker_pool",
 ]

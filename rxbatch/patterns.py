@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import reactivex
@@ -30,9 +31,21 @@ from ._fan_out import fan_out
 from ._fan_out._items import reject_text_or_mapping
 from ._validation import positive_int, positive_timespan
 from .node import Node, NodeError
-from .operators import buffer_with_count, buffer_with_time_or_count, sliding_window_with_time
+from .operators import (
+    buffer_with_count,
+    buffer_with_time_or_count,
+    sliding_event_window,
+    sliding_window_with_time,
+)
 from .operators import progress as progress_bar
-from .results import BatchError, BatchResult, MapReduceResult, TimeWindow, WindowResult
+from .results import (
+    BatchError,
+    BatchResult,
+    LateItem,
+    MapReduceResult,
+    TimeWindow,
+    WindowResult,
+)
 from .retry import RetryPolicy
 
 __all__ = [
@@ -307,34 +320,94 @@ def stream_batches(
 def window_aggregate(
     size: typing.RelativeTime,
     slide: typing.RelativeTime,
-    aggregate: Callable[[list[T]], R],
+    aggregate: Callable[[list[T]], R] | tuple[Callable[[], R], Callable[[R, T], R]],
     *,
+    timestamp: Callable[[T], datetime | float] | None = None,
+    key: Callable[[T], Hashable] | None = None,
+    lateness: typing.RelativeTime = 0,
+    idle_timeout: typing.RelativeTime | None = None,
+    on_late: Callable[[LateItem[T]], object] | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[T]], Observable[WindowResult[R]]]:
     """The seed's WindowProcessor: every ``slide``, the last ``size`` of items, reduced.
 
-    Each window of ``sliding_window_with_time(size, slide)`` is passed to
-    ``aggregate(items)``; an error it raises ends the stream. Unlike the
-    seed, which rescans the whole window on every event, expiring old items
-    costs amortized O(1) per item, and idle time costs nothing.
+    ``aggregate`` is a function of a window's items, or ``(init, add)`` to
+    fold them one at a time (``add(add(init(), item1), item2)...``) without
+    holding them. Without ``timestamp`` the windows are on processing time
+    (``sliding_window_with_time``: when items arrive); with it, on the items'
+    own time (``sliding_event_window``, aligned to the epoch), optionally per
+    ``key``, with ``lateness``, ``idle_timeout`` and ``on_late`` as there.
+    An error ``aggregate`` raises ends the stream. Unlike the seed, which
+    rescans the whole window on every event, expiring old items costs
+    amortized O(1) per item, and idle time costs nothing.
 
     Example:
         >>> import reactivex
+        >>> from reactivex import operators as ops
         >>> op = window_aggregate(60.0, 10.0, sum)
         >>> reactivex.of(1, 2, 3).pipe(op).run().result
         6
+        >>> events = [{"ts": 5, "n": 1}, {"ts": 65, "n": 2}, {"ts": 70, "n": 4}]
+        >>> op = window_aggregate(60, 60, len, timestamp=lambda e: e["ts"])
+        >>> [(r.start.minute, r.result) for r in reactivex.from_iterable(events).pipe(
+        ...     op, ops.to_list()).run()]
+        [(0, 1), (1, 2)]
     """
-    if not callable(aggregate):
-        raise TypeError(f"aggregate must be callable, got {aggregate!r}")
-    windows = sliding_window_with_time(size, slide, scheduler=scheduler)
+    if isinstance(aggregate, tuple):
+        if len(aggregate) != 2 or not all(map(callable, aggregate)):
+            raise TypeError(f"aggregate must be (init, add), both callable, got {aggregate!r}")
+    elif not callable(aggregate):
+        raise TypeError(
+            f"aggregate must be a function of a window's items or (init, add), got {aggregate!r}"
+        )
+    event_time: dict[str, Any] = {
+        "key": key,
+        "lateness": lateness,
+        "idle_timeout": idle_timeout,
+        "on_late": on_late,
+    }
+    windows: Callable[[Observable[T]], Observable[TimeWindow[T]]]
+    if timestamp is None:
+        for name, value in event_time.items():
+            if value is not None and not (name == "lateness" and value == 0):
+                raise ValueError(
+                    f"{name} needs timestamp=: windows on arrival time are not keyed and "
+                    "have no late items; give the items' own time to window by it"
+                )
+        windows = sliding_window_with_time(size, slide, scheduler=scheduler)
+    elif isinstance(aggregate, tuple):  # folded as items arrive: no items held
+        return sliding_event_window(
+            size, slide, timestamp=timestamp, aggregate=aggregate, scheduler=scheduler, **event_time
+        )
+    else:
+        windows = sliding_event_window(
+            size, slide, timestamp=timestamp, scheduler=scheduler, **event_time
+        )
+    reduce_items = _items_reducer(aggregate)
 
     def reduce(window: TimeWindow[T]) -> WindowResult[R]:
-        return WindowResult(window.start, window.end, len(window.items), aggregate(window.items))
+        return WindowResult(
+            window.start, window.end, len(window.items), reduce_items(window.items), window.key
+        )
 
     def operator(source: Observable[T]) -> Observable[WindowResult[R]]:
         return source.pipe(windows, ops.map(reduce))
 
     return operator
+
+
+def _items_reducer(
+    aggregate: Callable[[list[T]], R] | tuple[Callable[[], R], Callable[[R, T], R]],
+) -> Callable[[list[T]], R]:
+    """``aggregate`` as a function of a window's items."""
+    if not isinstance(aggregate, tuple):
+        return aggregate
+    init, add = aggregate
+
+    def fold(items: list[T]) -> R:
+        return functools.reduce(add, items, init())
+
+    return fold
 
 
 def worker_pool(

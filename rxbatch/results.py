@@ -9,7 +9,16 @@ from typing import Any, Generic, TypeVar
 
 from .node import NodeError, describe_error
 
-__all__ = ["BatchError", "BatchResult", "MapReduceResult", "TimeWindow", "WindowResult"]
+__all__ = [
+    "BatchError",
+    "BatchResult",
+    "EventTimeError",
+    "LateItem",
+    "LateItemError",
+    "MapReduceResult",
+    "TimeWindow",
+    "WindowResult",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -17,10 +26,13 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class TimeWindow(Generic[T]):
-    """The items that arrived in the half-open interval ``(start, end]``.
+    """The items of the half-open time interval ``[start, end)``, in arrival order.
 
-    ``start`` and ``end`` come from the operator's scheduler clock, so under a
-    ``TestScheduler`` they are exact virtual times.
+    For processing-time windows ``start`` and ``end`` come from the
+    operator's scheduler clock (under a ``TestScheduler``, exact virtual
+    times); for event-time windows they are aware UTC datetimes on the
+    items' own clock, and ``key`` is the key the window belongs to (None
+    when the operator has no ``key``).
 
     Example:
         >>> from datetime import UTC, datetime, timedelta
@@ -32,6 +44,7 @@ class TimeWindow(Generic[T]):
     start: datetime
     end: datetime
     items: list[T]
+    key: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +164,11 @@ def _describe_item_error(error: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class WindowResult(Generic[T]):
-    """One time window reduced to a value: what ``window_aggregate`` emits.
+    """One time window ``[start, end)`` reduced to a value.
+
+    What ``window_aggregate`` and the event-time windows given ``aggregate=``
+    emit: ``count`` items were reduced to ``result``; ``key`` is the window's
+    key (None when unkeyed).
 
     Example:
         >>> from datetime import UTC, datetime, timedelta
@@ -164,6 +181,29 @@ class WindowResult(Generic[T]):
     end: datetime
     count: int
     result: T
+    key: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class LateItem(Generic[T]):
+    """An item that came after every event-time window it belongs to was emitted.
+
+    ``timestamp`` is the item's event time and ``watermark`` its key's
+    watermark when it arrived (both aware UTC datetimes); ``key`` is its key
+    (None when unkeyed).
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> late = LateItem({"id": 7}, "a", datetime(2026, 1, 1, tzinfo=UTC),
+        ...                 datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
+        >>> late.watermark - late.timestamp
+        datetime.timedelta(seconds=300)
+    """
+
+    item: T
+    key: Any
+    timestamp: datetime
+    watermark: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +239,58 @@ class MapReduceResult(Generic[T]):
             failed = tuple(sorted(self.errors))
             slots: list[Any] = [None] * (self.count + len(failed))
             raise BatchError(0, failed, slots, dict(self.errors))
+
+
+class EventTimeError(Exception):
+    """An item an event-time window cannot place; ``item`` is that item.
+
+    Raised (through ``on_error``) when the item's ``timestamp`` or ``key``
+    function raised (the exception is the ``__cause__``), or its timestamp is
+    not a time: not an aware ``datetime`` nor finite seconds since the epoch.
+
+    Example:
+        >>> error = EventTimeError({"ts": None}, "the timestamp of {'ts': None} is None")
+        >>> error.item, str(error)
+        ({'ts': None}, "the timestamp of {'ts': None} is None")
+    """
+
+    def __init__(self, item: Any, message: str) -> None:
+        super().__init__(message)
+        self.item = item
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.item, str(self)))
+
+
+class LateItemError(EventTimeError):
+    """A late item, when the event-time window was given no ``on_late``.
+
+    ``late`` is the ``LateItem``: the item, its key, its timestamp and the
+    watermark it missed.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> print(LateItemError(LateItem("x", None, at, at)))  # doctest: +ELLIPSIS
+        item 'x' is late: its time 2026-01-01 00:00:00+00:00 is in windows ... on_late=...
+    """
+
+    def __init__(self, late: LateItem[Any]) -> None:
+        key = "" if late.key is None else f" of key {late.key!r}"
+        super().__init__(
+            late.item,
+            f"item {_short_repr(late.item)} is late: its time {late.timestamp} is in windows"
+            f"{key} already emitted (watermark {late.watermark}). Pass on_late= to receive "
+            "late items (a callback, such as a list's append or a Subject's on_next), or "
+            "allow more lateness=",
+        )
+        self.late = late
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.late,))
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

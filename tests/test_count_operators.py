@@ -120,7 +120,7 @@ class TestSlidingWindow:
         assert results.messages == [
             on_next(220, [1, 2]),
             on_next(240, [2, 3, 4]),
-            on_next(300, [3, 4, 5]),  # item 5 arrived since the last window
+            on_next(300, [4, 5]),  # the window in progress: the next step's, so far
             on_completed(300),
         ]
 
@@ -139,15 +139,23 @@ class TestSlidingWindow:
     def test_step_larger_than_size_samples_the_stream(self, scheduler: TestScheduler) -> None:
         xs = five_items(scheduler, on_completed(300))
         results = scheduler.start(lambda: xs.pipe(sliding_window(1, 3)))
-        assert results.messages == [on_next(230, [3]), on_next(300, [5]), on_completed(300)]
+        # 4 and 5 fall in the gap before the next window (which would hold
+        # the 6th item): nothing is emitted at completion.
+        assert results.messages == [on_next(230, [3]), on_completed(300)]
 
     def test_emits_the_last_window_before_an_error(self, scheduler: TestScheduler) -> None:
         error = RuntimeError("boom")
         xs = five_items(scheduler, on_error(300, error))
         results = scheduler.start(lambda: xs.pipe(sliding_window(2, 4)))
+        assert results.messages == [on_next(240, [3, 4]), on_error(300, error)]  # 5: in a gap
+
+    def test_emits_the_window_in_progress_before_an_error(self, scheduler: TestScheduler) -> None:
+        error = RuntimeError("boom")
+        xs = five_items(scheduler, on_error(300, error))
+        results = scheduler.start(lambda: xs.pipe(sliding_window(2, 3)))
         assert results.messages == [
-            on_next(240, [3, 4]),
-            on_next(300, [4, 5]),
+            on_next(230, [2, 3]),
+            on_next(300, [5]),  # the window of items 5 and 6, so far; 4 is in the gap
             on_error(300, error),
         ]
 
@@ -156,6 +164,15 @@ class TestSlidingWindow:
         results = scheduler.start(lambda: xs.pipe(sliding_window(2, 2)), disposed=235)
         assert results.messages == [on_next(220, [1, 2])]
         assert xs.subscriptions == [subscribe(200, 235)]
+
+    def test_tumbling_windows_hand_over_every_item_once(self) -> None:
+        windows = reactivex.from_iterable(range(4)).pipe(sliding_window(3, 3), ops.to_list()).run()
+        assert windows == [[0, 1, 2], [3]]
+
+    def test_nothing_new_at_completion_emits_nothing(self, scheduler: TestScheduler) -> None:
+        xs = five_items(scheduler, on_completed(300))
+        results = scheduler.start(lambda: xs.pipe(sliding_window(4, 5)))
+        assert results.messages == [on_next(250, [2, 3, 4, 5]), on_completed(300)]
 
     def test_each_window_is_a_new_list(self) -> None:
         windows = reactivex.from_iterable(range(4)).pipe(sliding_window(2), ops.to_list()).run()

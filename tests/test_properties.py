@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
@@ -110,14 +111,14 @@ def test_buffer_with_time_emits_each_item_at_its_window_end(
 
 
 def sliding_reference(items: list[int], size: int, step: int) -> list[list[int]]:
-    windows, since = [], 0
-    for n in range(1, len(items) + 1):
-        since += 1
-        if since == step:
-            windows.append(items[max(0, n - size) : n])
-            since = 0
-    if since:
-        windows.append(items[max(0, len(items) - size) :])
+    """Window k (k >= 1) holds items (k*step - size, k*step], 1-based; the
+    last one, at completion, what has arrived of it if anything new has."""
+    windows, end = [], step
+    while end <= len(items):
+        windows.append(items[max(0, end - size) : end])
+        end += step
+    if len(items) > max(end - step, end - size):
+        windows.append(items[max(0, end - size) :])
     return windows
 
 
@@ -131,21 +132,33 @@ def test_sliding_window_matches_reference(
     assert [window for _, window in emitted] == sliding_reference(items, size, step)
 
 
+@given(st.integers(0, 600), st.integers(1, 40), st.integers(1, 60))
+def test_sliding_window_matches_reference_past_its_buffer_trims(
+    n: int, size: int, step: int
+) -> None:
+    # Long enough inputs that the buffer is trimmed (every 2*size + step + 64).
+    windows: list[list[int]] = []
+    reactivex.from_iterable(range(n)).pipe(sliding_window(size, step)).subscribe(windows.append)
+    assert windows == sliding_reference(list(range(n)), size, step)
+
+
 def sliding_time_reference(
     arrivals: list[tuple[int, int]], end: int, size: int, slide: int
 ) -> list[tuple[int, int, list[int]]]:
-    """(emitted at, window end, items) per the documented semantics."""
+    """(emitted at, window end, items) per the documented semantics: at each
+    tick ``end`` the items of ``[end - size, end)``; at completion the window
+    in progress (ending at the first tick after it), if items arrived since
+    the last tick."""
     out, last_tick = [], 200
     tick = 200 + slide
-    while tick < end:
-        items = [i for t, i in arrivals if tick - size < t <= tick]
+    while tick <= end:  # a tick at the completion instant: its window is complete
+        items = [i for t, i in arrivals if tick - size <= t < tick]
         if items:
             out.append((tick, tick, items))
         last_tick = tick
         tick += slide
-    if any(t > last_tick for t, _ in arrivals):
-        # the window in progress, ending at the first tick not yet run
-        items = [i for t, i in arrivals if tick - size < t <= end]
+    if any(t >= last_tick for t, _ in arrivals):
+        items = [i for t, i in arrivals if tick - size <= t]
         if items:
             out.append((end, tick, items))
     return out

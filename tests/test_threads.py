@@ -6,6 +6,7 @@ interleave and however late the timers fire.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -111,6 +112,26 @@ def test_sliding_windows_hold_each_producers_items_in_order() -> None:
     windows = produce(sliding_window(10, 10)).received  # tumbling: every item once
     items = [item for window in windows for item in window]
     assert sorted(items) == sorted((p, n) for p in range(PRODUCERS) for n in range(PER_PRODUCER))
+
+
+@pytest.mark.parametrize(("size", "step"), [(10, 4), (3, 7)], ids=["overlapping", "hopping"])
+def test_sliding_windows_are_consecutive_runs_of_one_arrival_order(size: int, step: int) -> None:
+    # Producers append without the lock; the windows must still be cut from
+    # one order of arrival: full, every step items, overlapping by size - step.
+    windows = produce(sliding_window(size, step)).received
+    total = PRODUCERS * PER_PRODUCER
+    full = windows[: total // step]
+    assert all(len(w) == min(size, step * (i + 1)) for i, w in enumerate(full))
+    if size > step:  # each window: the previous one's tail, then step new items
+        for a, b in itertools.pairwise(full):
+            kept = len(b) - step
+            assert b[:kept] == a[len(a) - kept :]
+    else:  # hopping: disjoint samples
+        assert len({item for w in full for item in w}) == sum(len(w) for w in full)
+    for p in range(PRODUCERS):  # each producer's items in its own order
+        seen = [n for w in full for q, n in w[-min(size, step) :] if q == p]
+        assert seen == sorted(seen)
+    assert windows[len(full) :] == ([] if total % step <= max(0, step - size) else windows[-1:])
 
 
 def test_sliding_time_windows_under_threads() -> None:

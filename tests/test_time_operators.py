@@ -182,7 +182,7 @@ class TestSlidingWindowWithTime:
         xs = scheduler.create_hot_observable(
             on_next(210, "a"),
             on_next(260, "b"),
-            on_next(300, "c"),  # at a tick: in the window that ends there
+            on_next(300, "c"),  # at a tick: in the windows that start there, [start, end)
             on_next(410, "d"),
             on_completed(420),
         )
@@ -193,14 +193,58 @@ class TestSlidingWindowWithTime:
         w = self.window
         assert results.messages == [
             on_next(250, w(scheduler, 150, 250, ["a"])),
-            on_next(300, w(scheduler, 200, 300, ["a", "b", "c"])),
+            on_next(300, w(scheduler, 200, 300, ["a", "b"])),
             on_next(350, w(scheduler, 250, 350, ["b", "c"])),
+            on_next(400, w(scheduler, 300, 400, ["c"])),
             on_next(420, w(scheduler, 350, 450, ["d"])),  # the 450 window, early
             on_completed(420),
         ]
-        # The 400 tick finds the window (300, 400] empty, emits nothing and
-        # stops ticking; "d" arms the 450 tick, which completion cancels.
+        # "c" is held until the 450 window starts after it; "d" arrives before
+        # that tick, which completion cancels.
         assert timers.due == [250, 300, 350, 400, 450]
+
+    def test_an_item_at_a_tick_belongs_to_the_next_window_whoever_runs_first(
+        self, scheduler: TestScheduler
+    ) -> None:
+        # The hot observable's items are scheduled before the operator's
+        # timers, so "b" at 250 arrives before the 250 tick runs; it still
+        # belongs to [250, 300), like an item arriving just after the tick.
+        xs = scheduler.create_hot_observable(
+            on_next(210, "a"), on_next(250, "b"), on_next(300, "c"), on_completed(320)
+        )
+        results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(50, 50)))
+        assert results.messages == [
+            on_next(250, self.window(scheduler, 200, 250, ["a"])),
+            on_next(300, self.window(scheduler, 250, 300, ["b"])),
+            on_next(320, self.window(scheduler, 300, 350, ["c"])),
+            on_completed(320),
+        ]
+
+    def test_an_item_at_the_completion_instant_of_a_tick(self, scheduler: TestScheduler) -> None:
+        # Completion at 300 comes before the 300 tick's timer: the window
+        # [250, 300) is complete and leaves as it would have; "c", at 300, is
+        # in the window in progress, [300, 350).
+        xs = scheduler.create_hot_observable(
+            on_next(260, "b"), on_next(300, "c"), on_completed(300)
+        )
+        results = scheduler.start(lambda: xs.pipe(sliding_window_with_time(50, 50)))
+        assert results.messages == [
+            on_next(300, self.window(scheduler, 250, 300, ["b"])),
+            on_next(300, self.window(scheduler, 300, 350, ["c"])),
+            on_completed(300),
+        ]
+
+    def test_the_boundary_agrees_with_buffer_with_time(self) -> None:
+        events = [on_next(210, "a"), on_next(250, "b"), on_next(299, "c"), on_next(300, "d")]
+
+        def run(operator: Any) -> list[Any]:
+            scheduler = TestScheduler()
+            xs = scheduler.create_hot_observable(*events, on_completed(400))
+            return [m.value.value for m in scheduler.start(lambda: xs.pipe(operator)).messages[:-1]]
+
+        batches = run(buffer_with_time(50))
+        windows = [w.items for w in run(sliding_window_with_time(50, 50))]
+        assert batches == windows == [["a"], ["b", "c"], ["d"]]
 
     def test_hopping_windows_sample_the_stream(self, scheduler: TestScheduler) -> None:
         xs = scheduler.create_hot_observable(

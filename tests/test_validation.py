@@ -111,6 +111,13 @@ def test_too_long_a_timespan_says_how_long_is_allowed() -> None:
         sliding_window_with_time(1e12, 1.0)
 
 
+def test_reactivex_extra_positional_arguments_point_to_the_sliding_windows() -> None:
+    with pytest.raises(TypeError, match=r"second one, 1\. .* rxbatch\.sliding_window\(size, step"):
+        buffer_with_count(3, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"0\.5\. .*\.sliding_window_with_time\(size, slide"):
+        buffer_with_time(1.0, 0.5)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("span", [0.5, 2, timedelta(milliseconds=1), timedelta(days=36_525)])
 def test_good_timespans_are_accepted(span: Any) -> None:
     assert callable(buffer_with_time(span))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
@@ -89,3 +90,24 @@ def test_count_buffers_agree() -> None:
     theirs = run(TWO_THEN_IDLE, lambda s: ops.buffer_with_count(2))
     ours = run(TWO_THEN_IDLE, lambda s: rxbatch.buffer_with_count(2))
     assert theirs == ours == [on_next(295, ["a", "b"]), on_completed(520)]
+
+
+def test_an_item_at_a_boundary_is_in_the_window_that_starts_there() -> None:
+    # The item at 250 is scheduled before the window timers at 250: reactivex
+    # puts it in the window that ends at 250 (with the opposite order, in the
+    # next one); rxbatch's windows are [start, end) whatever runs first.
+    events = [on_next(210, "a"), on_next(250, "b"), on_next(300, "c"), on_completed(320)]
+    theirs = run(events, lambda s: ops.buffer_with_time(50, scheduler=s))
+    ours = run(events, lambda s: rxbatch.buffer_with_time(50))
+    assert [m.value.value for m in theirs[:2]] == [["a", "b"], ["c"]]
+    assert [m.value.value for m in ours[:3]] == [["a"], ["b"], ["c"]]
+    sliding = run(events, lambda s: rxbatch.sliding_window_with_time(50, 50))
+    assert [m.value.value.items for m in sliding[:3]] == [["a"], ["b"], ["c"]]
+
+
+def test_reactivex_extra_positional_arguments_point_to_the_sliding_windows() -> None:
+    assert callable(ops.buffer_with_count(3, 1)) and callable(ops.buffer_with_time(1.0, 0.5))
+    with pytest.raises(TypeError, match=r"sliding_window\(size, step\)"):
+        rxbatch.buffer_with_count(3, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"sliding_window_with_time\(size, slide\)"):
+        rxbatch.buffer_with_time(1.0, 0.5)  # type: ignore[arg-type]

@@ -5,7 +5,9 @@ Each function validates its arguments when called and returns a
 All of them keep the contracts in DESIGN.md: no empty batches, pending items
 emitted before ``on_completed`` and before a forwarded ``on_error``, nothing
 emitted after disposal, safe under concurrent ``on_next``, and time read only
-from the scheduler.
+from the scheduler. Every time window is half-open, ``[start, end)``; the
+event-time windows (``tumbling_event_window``, ``sliding_event_window``,
+``session_window``) use the items' own timestamps.
 
 Example:
     >>> import reactivex
@@ -16,6 +18,7 @@ Example:
 """
 
 from ._count import buffer_with_count, sliding_window
+from ._event_time import session_window, sliding_event_window, tumbling_event_window
 from ._progress import progress
 from ._time import buffer_with_time, buffer_with_time_or_count, sliding_window_with_time
 from ._weight import buffer_with_weight
@@ -26,6 +29,9 @@ __all__ = [
     "buffer_with_time_or_count",
     "buffer_with_weight",
     "progress",
+    "session_window",
+    "sliding_event_window",
     "sliding_window",
     "sliding_window_with_time",
+    "tumbling_event_window",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Never, TypeVar
 
 from reactivex import Observable, abc, typing
 
@@ -23,11 +23,11 @@ __all__ = ["buffer_with_time", "buffer_with_time_or_count", "sliding_window_with
 
 T = TypeVar("T")
 
-_RESOLUTION = timedelta(microseconds=1)  # the finest step a datetime can take
-
 
 def buffer_with_time(
-    timespan: typing.RelativeTime, *, scheduler: abc.SchedulerBase | None = None
+    timespan: typing.RelativeTime,
+    *timeshift: Never,
+    scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[T]], Observable[list[T]]]:
     """Emit the items of each tumbling time window, at the window's end.
 
@@ -42,7 +42,9 @@ def buffer_with_time(
             else :func:`rxbatch.default_scheduler`.
 
     Raises:
-        TypeError, ValueError: ``timespan`` is not a positive duration.
+        TypeError, ValueError: ``timespan`` is not a positive duration, or a
+            second positional argument was given (reactivex's ``timeshift``:
+            use ``sliding_window_with_time``).
 
     Example:
         >>> import reactivex
@@ -50,6 +52,13 @@ def buffer_with_time(
         >>> reactivex.of(1, 2, 3).pipe(buffer_with_time(60.0), ops.to_list()).run()
         [[1, 2, 3]]
     """
+    if timeshift:
+        raise TypeError(
+            f"buffer_with_time takes one positional argument, timespan; got a second one, "
+            f"{timeshift[0]!r}. For reactivex's buffer_with_time(timespan, timeshift) "
+            "(overlapping or hopping windows), use rxbatch.sliding_window_with_time(size, "
+            "slide); pass scheduler= by keyword"
+        )
     span = positive_timespan("timespan", timespan)
 
     def make_sink(observer: abc.ObserverBase[list[T]], clock: abc.SchedulerBase) -> _TimeSink[T]:
@@ -200,9 +209,11 @@ def sliding_window_with_time(
 
     Ticks fall at ``t0 + k*slide`` (k >= 1) from the subscription time
     ``t0``; at each tick ``end`` the window holds the items that arrived in
-    ``(end - size, end]`` and is emitted if it holds any. ``slide < size``
-    gives overlapping windows, ``slide > size`` hopping windows that sample
-    the stream. Ticks stop while no item is held, so an idle stream schedules
+    ``[end - size, end)`` and is emitted if it holds any: an item arriving
+    exactly at a tick belongs to the windows that start there, as in
+    ``buffer_with_time``, whether it comes before or after the tick's timer.
+    ``slide < size`` gives overlapping windows, ``slide > size`` hopping
+    windows that sample the stream. Ticks stop while no item is held, so an idle stream schedules
     no timers. Items are kept in arrival order and expire from the front, so
     the cost per item is amortized O(1). When the source ends or fails, the
     window in progress (the one the next tick would emit) is emitted early
@@ -256,40 +267,38 @@ class _SlidingTimeSink(Sink[T, TimeWindow[T]]):
     def on_next(self, value: T) -> None:
         with self._lock:
             now = self.clock.now
-            if now <= self._last_end:
-                # The tick at this very instant already ran: the item belongs
-                # to the next window, not to none.
-                now = self._last_end + _RESOLUTION
             self._held.append((now, value))
             if self._timer_due is None:
                 self.arm(self._next_tick(now))
 
     def on_timer(self, due: datetime) -> datetime | None:
         self._last_end = due
-        self._emit_window(due, due)
+        self._emit_window(due)
         return due + self._slide if self._held else None
 
     def drain(self) -> None:
         now = self.clock.now
         # Ticks already due whose timer has not run (a busy timer thread runs
-        # late) go first, in order, so their items are not expired unseen.
+        # late, or completion came first at the same instant) go first, in
+        # order, so their items are not expired unseen.
         due = self._timer_due
-        while due is not None and due < now:
+        while due is not None and due <= now:
             due = self.on_timer(due)
         # Then the window in progress leaves early, holding what has arrived.
-        if self._held and self._held[-1][0] > self._last_end:
-            self._emit_window(self._next_tick(now), self._held[-1][0])
+        if self._held and self._held[-1][0] >= self._last_end:
+            self._emit_window(self._next_tick(now))
 
     def _next_tick(self, now: datetime) -> datetime:
-        """The first tick at or after ``now`` that has not run yet."""
-        ticks = -((self._origin - now) // self._slide)  # ceil
+        """The first tick after ``now`` that has not run yet: the end of the
+        window an item arriving at ``now`` is in."""
+        ticks = (now - self._origin) // self._slide + 1
         return max(self._origin + ticks * self._slide, self._last_end + self._slide)
 
-    def _emit_window(self, end: datetime, last_arrival: datetime) -> None:
+    def _emit_window(self, end: datetime) -> None:
         start = end - self._size
         held = self._held
-        while held and held[0][0] <= start:
+        while held and held[0][0] < start:
             held.popleft()
-        items = [item for arrived, item in held if arrived <= last_arrival]
+        items = [item for arrived, item in held if arrived < end]
         if items and not self._stopped:
             self._emit(TimeWindow(start, end, items))
