@@ -85,11 +85,16 @@ class Admission(Generic[B]):
                 return Verdict.DEFERRED
             needed = self.stall_reason()
             if needed:
+                why = (
+                    "the consumer downstream is full"
+                    if self.held
+                    else f"{size} items do not fit in max_in_flight={self.limit} "
+                    f"({self.in_flight} in flight)"
+                )
                 raise RuntimeError(
-                    f"fan_out: {size} items do not fit in max_in_flight={self.limit} "
-                    f"({self.in_flight} in flight), and waiting here would block {needed}, "
-                    "which fan_out needs to finish them; deliver batches from another "
-                    "thread, raise max_in_flight, or give fan_out a scheduler of its own"
+                    f"fan_out: {why}, and waiting here would block {needed}, which fan_out "
+                    "needs to finish its work; deliver batches from another thread, raise "
+                    "max_in_flight, or give fan_out a scheduler of its own"
                 )
             self.blocked += 1
             try:
