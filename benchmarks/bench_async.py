@@ -1,0 +1,148 @@
+"""An async node in fan_out beside ``asyncio.gather`` + ``Semaphore``, in one
+run, as items per second and ratios (issue 11).
+
+    python benchmarks/bench_async.py [--items N] [--rounds R]
+
+The node sleeps 5 ms (``asyncio.sleep``) and 50 run at once, so the ideal is
+10,000 items/s. Cases:
+
+* ``asyncio gather + Semaphore(50)``: the hand-written way.
+* ``fan_out on the app's loop``: batches of 100 into ``fan_out``, consumed
+  with ``rxbatch.aio.to_async_iterator``, so the node runs on the loop of
+  ``asyncio.run`` (each item a ``loop.create_task``).
+* ``async source -> fan_out -> async for``: the same, fed by an async
+  generator through ``from_async_iterable`` and ``buffer_with_count(100)``.
+* ``fan_out, private loop thread``: subscribed with ``.run()``, as before
+  issue 11 (each item handed to fan_out's own loop thread).
+
+Every case checks it got every result in input order. Rounds are
+interleaved; medians and ranges are reported. Exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+import reactivex
+from _report import interleaved_rounds, print_targets, rate_of
+from reactivex import operators as ops
+
+import rxbatch
+from rxbatch.aio import from_async_iterable, to_async_iterator
+
+DELAY = 0.005
+CONCURRENCY = 50
+BATCH = 100
+
+
+async def io_bound(x: int) -> int:
+    await asyncio.sleep(DELAY)
+    return x
+
+
+NODE = rxbatch.Node(exec=io_bound)
+
+
+def gather_semaphore(items: list[int]) -> list[int]:
+    async def main() -> list[int]:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(x: int) -> int:
+            async with semaphore:
+                return await io_bound(x)
+
+        return await asyncio.gather(*(one(x) for x in items))
+
+    return asyncio.run(main())
+
+
+def batches_of(items: list[int]) -> list[list[int]]:
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
+def on_the_loop(items: list[int]) -> list[int]:
+    async def main() -> list[int]:
+        pipeline = reactivex.from_iterable(batches_of(items)).pipe(
+            rxbatch.fan_out(NODE, max_concurrency=CONCURRENCY)
+        )
+        return [x async for result in to_async_iterator(pipeline) for x in result.results]
+
+    return asyncio.run(main())
+
+
+def async_source(items: list[int]) -> list[int]:
+    async def feed() -> AsyncIterator[int]:
+        for x in items:
+            yield x
+
+    async def main() -> list[int]:
+        pipeline = from_async_iterable(feed()).pipe(
+            rxbatch.buffer_with_count(BATCH),
+            rxbatch.fan_out(NODE, max_concurrency=CONCURRENCY),
+        )
+        return [x async for result in to_async_iterator(pipeline) for x in result.results]
+
+    return asyncio.run(main())
+
+
+def private_loop_thread(items: list[int]) -> list[int]:
+    results = (
+        reactivex.from_iterable(batches_of(items))
+        .pipe(rxbatch.fan_out(NODE, max_concurrency=CONCURRENCY), ops.to_list())
+        .run()
+    )
+    return [x for result in results for x in result.results]
+
+
+GATHER = f"asyncio gather + Semaphore({CONCURRENCY})"
+ON_THE_LOOP = "fan_out on the app's loop"
+CASES: dict[str, Callable[[list[int]], list[int]]] = {
+    GATHER: gather_semaphore,
+    ON_THE_LOOP: on_the_loop,
+    "async source -> fan_out -> async for": async_source,
+    "fan_out, private loop thread": private_loop_thread,
+}
+TARGETS = [
+    (ON_THE_LOOP, GATHER, 0.95),
+    ("async source -> fan_out -> async for", GATHER, 0.95),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    items = list(range(args.items))
+    rounds = interleaved_rounds(
+        {
+            name: rate_of(name, partial(case, items), len(items), items)
+            for name, case in CASES.items()
+        },
+        args.rounds,
+    )
+    ideal = CONCURRENCY / DELAY
+    print(
+        f"{args.items:,} items, {DELAY * 1000:.0f} ms each, concurrency {CONCURRENCY} "
+        f"(ideal {ideal:,.0f} items/s), median (range) of {args.rounds} interleaved rounds, "
+        f"Python {sys.version.split()[0]}\n"
+    )
+    print("| case | items/s | range | of ideal |")
+    print("|---|---:|---:|---:|")
+    for name in CASES:
+        rates = [r[name] for r in rounds]
+        rate = statistics.median(rates)
+        print(
+            f"| {name} | {rate:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {rate / ideal:.0%} |"
+        )
+    missed = print_targets(rounds, TARGETS)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
