@@ -9,7 +9,9 @@ where every time is exact and no test waits for real time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -22,7 +24,7 @@ from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxbatch import BatchResult, Node, RetryPolicy, Store, StoreReader, buffer_with_count, fan_out
-from rxbatch.aio import from_async_iterable, to_async_iterator
+from rxbatch.aio import LoopTimeScheduler, from_async_iterable, to_async_iterator
 from rxbatch.testing import ImmediateExecutor, VirtualTimeEventLoop
 
 T = TypeVar("T")
@@ -362,3 +364,141 @@ def test_a_subscribe_time_virtual_scheduler_is_the_clock_of_retries() -> None:
     )
     assert calls == [210.0, 215.0, 225.0]  # virtual: waits of 5, then 10
     assert [m.time for m in observed.messages] == [225]
+
+
+def test_batches_waiting_for_room_still_run_when_a_non_batch_ends_the_stream() -> None:
+    async def work(x: int) -> int:
+        await asyncio.sleep(1.0)
+        return x
+
+    async def main() -> tuple[list[list[int]], BaseException | None]:
+        source = reactivex.from_iterable([[1, 2], [3, 4], "not a batch", [5]])
+        pipeline = source.pipe(fan_out(Node(exec=work), max_in_flight=2))
+        got: list[list[int]] = []
+        try:
+            async for result in to_async_iterator(pipeline):
+                got.append(result.results)
+        except TypeError as error:
+            return got, error
+        return got, None
+
+    got, error = run_virtual(main())
+    assert got == [[1, 2], [3, 4]]  # [3, 4] waited for room, and ran
+    assert isinstance(error, TypeError) and "got str 'not a batch'" in str(error)
+
+
+def test_disposal_drops_the_batches_waiting_for_room_unstarted() -> None:
+    prepped: list[int] = []
+
+    class Hangs(Node[int, int]):
+        def prep(self, store: StoreReader, item: int) -> int:
+            prepped.append(item)
+            return item
+
+        async def exec(self, prepared: int) -> int:
+            await asyncio.Event().wait()
+            return prepared
+
+    async def main() -> list[object]:
+        emitted: list[object] = []
+        source = reactivex.from_iterable([[1, 2], [3], [4]])
+        subscription = source.pipe(fan_out(Hangs(), max_in_flight=2)).subscribe(
+            emitted.append, emitted.append, scheduler=LoopTimeScheduler(asyncio.get_running_loop())
+        )
+        await asyncio.sleep(1)
+        subscription.dispose()
+        await asyncio.sleep(1)
+        return emitted
+
+    assert run_virtual(main()) == []
+    assert prepped == [1, 2]  # [3] and [4] waited for room and never started
+
+
+def test_leaving_an_async_for_early_cancels_fan_outs_steps_in_flight(
+    loop_problems: list[dict[str, Any]],
+) -> None:
+    cancelled: list[int] = []
+
+    async def slow(x: int) -> int:
+        try:
+            await asyncio.sleep(10.0 if x else 0.0)
+        except asyncio.CancelledError:
+            cancelled.append(x)
+            raise
+        return x
+
+    async def main() -> list[list[int]]:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: loop_problems.append(context))
+        source = reactivex.from_iterable([[0], [1, 2], [3]])
+        got = []
+        async with contextlib.aclosing(
+            to_async_iterator(source.pipe(fan_out(Node(exec=slow))))
+        ) as results:
+            async for result in results:
+                got.append(result.results)
+                break
+        await asyncio.sleep(0)  # the cancelled steps finish
+        return got
+
+    assert run_virtual(main()) == [[0]]
+    assert sorted(cancelled) == [1, 2, 3]
+
+
+def test_a_producer_thread_is_held_while_the_consumer_downstream_is_full() -> None:
+    """fan_out paused by a full ``async for`` holds every producer: a thread is
+    blocked in on_next (the loop never is) for as long as the consumer sits
+    on its results, and let go when the consumer leaves."""
+    total = 20_000
+    sent = [0]
+    producers: list[threading.Thread] = []
+
+    def subscribe(observer: Any, _scheduler: Any = None) -> Any:
+        def produce() -> None:
+            for n in range(total):
+                observer.on_next([n])
+                sent[0] += 1
+            observer.on_completed()
+
+        producers.append(threading.Thread(target=produce))
+        producers[0].start()
+        return reactivex.disposable.Disposable()
+
+    async def double(x: int) -> int:
+        return 2 * x
+
+    async def main() -> tuple[list[int], int, int]:
+        loop = asyncio.get_running_loop()
+        pipeline = reactivex.create(subscribe).pipe(fan_out(Node(exec=double)))
+        async with contextlib.aclosing(to_async_iterator(pipeline, max_buffered=1)) as results:
+            async for result in results:
+                first = result.results
+                (producer,) = producers
+                deadline = loop.time() + HANG
+                while not blocked_admitting(producer):
+                    assert producer.is_alive(), "the producer was never held"
+                    assert loop.time() < deadline, "the producer was never held"
+                    await asyncio.sleep(0.001)
+                held_at = sent[0]
+                for _ in range(100):  # the loop runs on; the producer stays held
+                    await asyncio.sleep(0)
+                still = sent[0]
+                break
+        producers[0].join(HANG)  # leaving let it go: its batches are refused
+        return first, held_at, still
+
+    first, held_at, still = asyncio.run(main())
+    assert first == [0]
+    assert 0 < held_at < total and still == held_at
+    assert not producers[0].is_alive() and sent[0] == total
+
+
+def blocked_admitting(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits in fan_out's admission."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    waiting = frame is not None and frame.f_code.co_filename == threading.__file__
+    while frame is not None:
+        if frame.f_code.co_name == "admit":
+            return waiting
+        frame = frame.f_back
+    return False
