@@ -94,6 +94,9 @@ class LoopTimeScheduler(AsyncIOScheduler):
     Args:
         loop: The event loop to run on.
 
+    Raises:
+        TypeError: ``loop`` is not an asyncio event loop.
+
     Example:
         >>> import asyncio
         >>> async def main():
@@ -107,6 +110,8 @@ class LoopTimeScheduler(AsyncIOScheduler):
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not isinstance(loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"loop must be an asyncio event loop, got {loop!r}")
         super().__init__(loop)
         self._origin_time = loop.time()
         self._origin = datetime.now(UTC)
@@ -293,10 +298,10 @@ def _pulled(name: str, start: _Start[T]) -> Observable[T]:
             loop: asyncio.AbstractEventLoop | None = scheduler._loop
         else:
             loop = asyncio._get_running_loop()
-        if loop is None:
+        if loop is None or loop.is_closed():
             raise RuntimeError(
-                f"{name}: no event loop to pull on: subscribe with scheduler=an AsyncIOScheduler, "
-                "or from code running on the loop (to_async_iterator does)"
+                f"{name}: no open event loop to pull on: subscribe with scheduler=an "
+                "AsyncIOScheduler, or from code running on the loop (to_async_iterator does)"
             )
         pump = _Pump(name, loop, observer, start)
         _on_loop(loop, pump.start)
@@ -379,7 +384,6 @@ class _Pump(Generic[T]):
                     "message": f"rxbatch.aio.{self.name}: the subscriber raised on the end of "
                     "the stream",
                     "exception": raised,
-                    "task": asyncio.current_task(),
                 }
             )
 

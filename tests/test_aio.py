@@ -173,6 +173,12 @@ def test_with_no_loop_to_pull_on_the_subscription_fails_saying_how_to_give_one()
     assert kind == "error" and isinstance(error, RuntimeError)
     assert "subscribe with scheduler=an AsyncIOScheduler" in str(error)
 
+    closed = asyncio.new_event_loop()
+    closed.close()
+    from_async_iterable(ticks(1)).subscribe(recorder, scheduler=AsyncIOScheduler(closed))
+    kind, error = recorder.events[-1]
+    assert kind == "error" and "no open event loop" in str(error)
+
 
 def test_the_subscribers_error_at_the_end_is_reported_to_the_loop() -> None:
     reported: list[dict[str, Any]] = []
@@ -200,6 +206,7 @@ def test_the_subscribers_error_at_the_end_is_reported_to_the_loop() -> None:
         (lambda: to_async_iterator([1]), "source must be an Observable"),  # type: ignore[arg-type]
         (lambda: to_async_iterator(reactivex.of(1), max_buffered=0), "max_buffered"),
         (lambda: to_async_iterator(reactivex.of(1), scheduler="loop"), "scheduler"),  # type: ignore[arg-type]
+        (lambda: LoopTimeScheduler("loop"), "loop must be an asyncio event loop"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_arguments_fail_when_called(make: Any, message: str) -> None:

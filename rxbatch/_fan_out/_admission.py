@@ -45,9 +45,6 @@ class Verdict(Enum):
     CLOSED = 3  # the run is ending: drop it
 
 
-_NONE: Sequence[object] = ()
-
-
 class Admission(Generic[B]):
     """Counts the items in flight and holds producers back at the limit.
 
@@ -113,10 +110,10 @@ class Admission(Generic[B]):
     def done(self, count: int = 1) -> Sequence[B]:
         """``count`` items are through: make room; return the deferred batches now admitted."""
         self.in_flight -= count
-        ready = self._admit_deferred() if self.deferred else _NONE
+        ready: Sequence[B] = self._admit_deferred() if self.deferred else ()
         if self.blocked:
             self.room.notify_all()
-        return ready  # type: ignore[return-value]
+        return ready
 
     def hold(self, pauses: int) -> None:
         """Downstream asked for ``pauses`` pauses: admit nothing until each is resumed."""

@@ -62,7 +62,9 @@ class _Step:
 
     __slots__ = ("arg", "fn", "resume", "started", "task")
 
-    def __init__(self, fn: Callable[[Any], Awaitable[Any]] | None, arg: Any, resume: Resume):
+    def __init__(
+        self, fn: Callable[[Any], Awaitable[Any]] | None, arg: Any, resume: Resume
+    ) -> None:
         self.fn = fn
         self.arg = arg
         self.resume = resume
