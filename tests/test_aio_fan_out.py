@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -26,6 +25,8 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from rxbatch import BatchResult, Node, RetryPolicy, Store, StoreReader, buffer_with_count, fan_out
 from rxbatch.aio import LoopTimeScheduler, from_async_iterable, to_async_iterator
 from rxbatch.testing import ImmediateExecutor, VirtualTimeEventLoop
+
+from .test_fan_out_concurrency import blocked_admitting
 
 T = TypeVar("T")
 HANG = 30  # seconds (virtual ones on the virtual loop): only a hang gets here
@@ -491,14 +492,3 @@ def test_a_producer_thread_is_held_while_the_consumer_downstream_is_full() -> No
     assert first == [0]
     assert 0 < held_at < total and still == held_at
     assert not producers[0].is_alive() and sent[0] == total
-
-
-def blocked_admitting(thread: threading.Thread) -> bool:
-    """Whether ``thread`` waits in fan_out's admission."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    waiting = frame is not None and frame.f_code.co_filename == threading.__file__
-    while frame is not None:
-        if frame.f_code.co_name == "admit":
-            return waiting
-        frame = frame.f_back
-    return False
