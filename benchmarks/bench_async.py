@@ -6,7 +6,8 @@ run, as items per second and ratios (issue 11).
 The node sleeps 5 ms (``asyncio.sleep``) and 50 run at once, so the ideal is
 10,000 items/s. Cases:
 
-* ``asyncio gather + Semaphore(50)``: the hand-written way.
+* ``asyncio gather + Semaphore(50)``: the hand-written way (as in
+  ``bench_fan_out.py``, whose node and figures this shares).
 * ``fan_out on the app's loop``: batches of 100 into ``fan_out``, consumed
   with ``rxbatch.aio.to_async_iterator``, so the node runs on the loop of
   ``asyncio.run`` (each item a ``loop.create_task``).
@@ -28,35 +29,14 @@ from collections.abc import AsyncIterator, Callable
 
 import reactivex
 from _report import io_bound_rounds, print_targets
+from bench_fan_out import CONCURRENCY, DELAY, asyncio_semaphore, io_bound_async
 from reactivex import operators as ops
 
 import rxbatch
 from rxbatch.aio import from_async_iterable, to_async_iterator
 
-DELAY = 0.005
-CONCURRENCY = 50
 BATCH = 100
-
-
-async def io_bound(x: int) -> int:
-    await asyncio.sleep(DELAY)
-    return x
-
-
-NODE = rxbatch.Node(exec=io_bound)
-
-
-def gather_semaphore(items: list[int]) -> list[int]:
-    async def main() -> list[int]:
-        semaphore = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(x: int) -> int:
-            async with semaphore:
-                return await io_bound(x)
-
-        return await asyncio.gather(*(one(x) for x in items))
-
-    return asyncio.run(main())
+NODE = rxbatch.Node(exec=io_bound_async)
 
 
 def batches_of(items: list[int]) -> list[list[int]]:
@@ -100,7 +80,7 @@ def private_loop_thread(items: list[int]) -> list[int]:
 GATHER = f"asyncio gather + Semaphore({CONCURRENCY})"
 ON_THE_LOOP = "fan_out on the app's loop"
 CASES: dict[str, Callable[[list[int]], list[int]]] = {
-    GATHER: gather_semaphore,
+    GATHER: asyncio_semaphore,
     ON_THE_LOOP: on_the_loop,
     "async source -> fan_out -> async for": async_source,
     "fan_out, private loop thread": private_loop_thread,
