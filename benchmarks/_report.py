@@ -11,8 +11,10 @@ machine that slows down between rounds does not skew them.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 Round = dict[str, float]
@@ -54,6 +56,43 @@ def rate_of(name: str, run: Callable[[], Any], count: int, expected: Any) -> Cal
         return rate
 
     return measure
+
+
+def io_bound_rounds(
+    cases: Mapping[str, Callable[[list[int]], list[int]]],
+    items: list[int],
+    rounds: int,
+    *,
+    delay: float,
+    concurrency: int,
+) -> list[Round]:
+    """Measure I/O-bound cases in interleaved rounds and print their rates.
+
+    Each case maps ``items`` to every result, in order; its rate is items/s,
+    shown beside the ideal (``concurrency`` calls of ``delay`` seconds at once).
+    """
+    measured = interleaved_rounds(
+        {
+            name: rate_of(name, partial(case, items), len(items), items)
+            for name, case in cases.items()
+        },
+        rounds,
+    )
+    ideal = concurrency / delay
+    print(
+        f"{len(items):,} items, {delay * 1000:.0f} ms each, concurrency {concurrency} "
+        f"(ideal {ideal:,.0f} items/s), median (range) of {rounds} interleaved rounds, "
+        f"Python {sys.version.split()[0]}\n"
+    )
+    print("| case | items/s | range | of ideal |")
+    print("|---|---:|---:|---:|")
+    for name in cases:
+        rates = [r[name] for r in measured]
+        rate = statistics.median(rates)
+        print(
+            f"| {name} | {rate:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {rate / ideal:.0%} |"
+        )
+    return measured
 
 
 def median_and_range(values: list[float], fmt: str) -> tuple[str, str]:

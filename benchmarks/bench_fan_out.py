@@ -20,11 +20,10 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import reactivex
-from _report import interleaved_rounds, print_targets, rate_of
+from _report import interleaved_rounds, io_bound_rounds, print_targets, rate_of
 from reactivex import operators as ops
 
 import rxbatch
@@ -156,27 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     items = list(range(args.items))
 
-    rounds = interleaved_rounds(
-        {
-            name: rate_of(name, partial(case, items), len(items), items)
-            for name, case in CASES.items()
-        },
-        args.rounds,
-    )
-    ideal = CONCURRENCY / DELAY
-    print(
-        f"{args.items:,} items, {DELAY * 1000:.0f} ms each, concurrency {CONCURRENCY} "
-        f"(ideal {ideal:,.0f} items/s), median (range) of {args.rounds} interleaved rounds, "
-        f"Python {sys.version.split()[0]}\n"
-    )
-    print("| case | items/s | range | of ideal |")
-    print("|---|---:|---:|---:|")
-    for name in CASES:
-        rates = [r[name] for r in rounds]
-        rate = statistics.median(rates)
-        print(
-            f"| {name} | {rate:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | {rate / ideal:.0%} |"
-        )
+    rounds = io_bound_rounds(CASES, items, args.rounds, delay=DELAY, concurrency=CONCURRENCY)
     missed = print_targets(rounds, TARGETS)
 
     n = args.overhead_items

@@ -14,11 +14,16 @@ from pathlib import Path
 import pytest
 
 import rxbatch
+import rxbatch.aio
 import rxbatch.operators
+import rxbatch.testing
 
-PUBLIC = [(rxbatch, name) for name in rxbatch.__all__] + [
-    (rxbatch.operators, name) for name in rxbatch.operators.__all__
-]
+PUBLIC = (
+    [(rxbatch, name) for name in rxbatch.__all__]
+    + [(rxbatch.operators, name) for name in rxbatch.operators.__all__]
+    + [(rxbatch.aio, name) for name in rxbatch.aio.__all__]
+    + [(rxbatch.testing, name) for name in rxbatch.testing.__all__]
+)
 
 
 @pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m.__name__}.{n}" for m, n in PUBLIC])

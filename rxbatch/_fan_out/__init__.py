@@ -6,7 +6,7 @@ Each rule lives in one part:
 | part | rule |
 |---|---|
 | ``_run`` | the steps of one item (prep, exec, retry or fallback, post) and how a run ends |
-| ``_admission`` | ``max_in_flight``: when a batch is admitted, and when waiting would deadlock |
+| ``_admission`` | ``max_in_flight``: when a batch is admitted, and how its producer waits |
 | ``_executor`` | sync exec on an executor: ``max_concurrency`` tasks, one item or a chunk each |
 | ``_aio`` | async steps on an event loop, and their outcome back |
 | ``_retry`` | the wait before a retry, on the scheduler |
@@ -89,13 +89,20 @@ def fan_out(
         max_in_flight: Backpressure: most items admitted and not yet done. A
             batch that does not fit blocks the producing thread in ``on_next``
             until there is room (a batch larger than the limit is admitted
-            once nothing else is in flight). Blocking a thread fan_out itself
-            needs (its own workers, its event loop, the scheduler's thread, or
-            a virtual-time scheduler's) raises ``RuntimeError`` instead.
-        scheduler: Clock for durations and retry waits, and, when it is an
-            ``AsyncIOScheduler``, the loop ``async def`` steps run on. Default:
-            a timer thread of rxbatch's, and for async steps a private event
-            loop thread per subscription.
+            once nothing else is in flight). On a thread that runs an event
+            loop nothing blocks: the batch waits in a queue, in its turn, and
+            an async source of :mod:`rxbatch.aio` upstream pulls nothing more
+            until it is admitted (a synchronous source on the loop cannot be
+            paused: its batches queue up). Blocking another thread fan_out
+            itself needs (its own workers, the scheduler's thread, or a
+            virtual-time scheduler's) raises ``RuntimeError`` instead.
+        scheduler: Clock for durations and retry waits. Default: the scheduler
+            given to ``subscribe`` where rxbatch's timers honour it
+            (:func:`rxbatch.timer_clock`: virtual time, asyncio, event loops),
+            else a timer thread of rxbatch's. ``async def`` steps run on the
+            loop of an ``AsyncIOScheduler`` given here or, failing that, to
+            ``subscribe``; else on a private event loop thread per
+            subscription. Disposal cancels the steps still running.
 
     Raises:
         TypeError, ValueError: an argument is invalid (named in the message).
@@ -150,7 +157,7 @@ def fan_out(
             observer: abc.ObserverBase[BatchResult[T, R]],
             subscribe_scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            run = Run(options, observer)
+            run = Run(options, observer, subscribe_scheduler)
             run.upstream.disposable = source.subscribe(
                 run.on_next, run.on_error, run.on_completed, scheduler=subscribe_scheduler
             )

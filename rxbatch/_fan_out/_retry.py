@@ -7,6 +7,7 @@ run exactly on virtual time. Disposal cancels every pending wait.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -63,8 +64,10 @@ class RetryTimers:
         if self.stopped:
             return
         clock = self.clock
-        if isinstance(clock, AsyncIOScheduler) and not isinstance(
-            clock, AsyncIOThreadSafeScheduler
+        if (
+            isinstance(clock, AsyncIOScheduler)
+            and not isinstance(clock, AsyncIOThreadSafeScheduler)
+            and asyncio._get_running_loop() is not clock._loop
         ):
             timer = _schedule_on_loop(clock, delay, due)
         else:
@@ -96,7 +99,7 @@ class RetryTimers:
 def _schedule_on_loop(
     clock: AsyncIOScheduler, delay: float, action: Callable[[abc.SchedulerBase, Any], None]
 ) -> abc.DisposableBase:
-    """Schedule on a non-thread-safe AsyncIOScheduler from any thread."""
+    """Schedule on a non-thread-safe AsyncIOScheduler from another thread than its loop's."""
     holder = SingleAssignmentDisposable()
 
     def schedule() -> None:

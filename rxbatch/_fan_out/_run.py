@@ -26,12 +26,15 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import abc
 from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from .._demand import SLOT, Demand, Pause
 from ..node import Node, NodeError, Routed
 from ..results import BatchResult
 from ..retry import RetryPolicy
+from ..scheduler import timer_clock
 from ..store import Store
-from ._admission import Admission
+from ._admission import Admission, Verdict
 from ._aio import AsyncRunner, LoopBridge
 from ._emission import Emitter
 from ._executor import Runner, Wiring, make_runner
@@ -63,13 +66,16 @@ class Run(Generic[T, R]):
     """The state of one subscription to a fan_out."""
 
     def __init__(
-        self, options: Options[T, R], observer: abc.ObserverBase[BatchResult[T, R]]
+        self,
+        options: Options[T, R],
+        observer: abc.ObserverBase[BatchResult[T, R]],
+        subscribe_scheduler: abc.SchedulerBase | None = None,
     ) -> None:
         node = self.node = options.node
         self.policy = options.retry
         self.store = options.store if options.store is not None else Store()
         self.reader = self.store.reader()
-        self.clock = options.scheduler or default_retry_clock()
+        self.clock = _clock(options.scheduler, subscribe_scheduler)
         self.upstream = SingleAssignmentDisposable()
         self.plain_prep = node.is_default("prep")
         self.plain_post = node.is_default("post")
@@ -77,17 +83,19 @@ class Run(Generic[T, R]):
 
         self.lock = threading.RLock()  # one lock for the parts below: one state machine
         self.emitter: Emitter[T, R] = Emitter(
-            observer,
+            _PausableObserver(observer, self._paused),
             self.lock,
             ordered=options.ordered,
             on_subscriber_error=self.fail,
             release=self.dispose,
         )
-        self.admission = Admission(options.max_in_flight, self.lock, self._stall_reason)
+        self.admission: Admission[Batch[T]] = Admission(
+            options.max_in_flight, self.lock, self._stall_reason
+        )
         self.retries = RetryTimers(self.clock, self.lock)
         self.bridge: LoopBridge | None = None
         if any(node.is_async(step) for step in ("prep", "exec", "post", "fallback")):
-            self.bridge = LoopBridge(options.scheduler, self.guard)
+            self.bridge = LoopBridge(_loop_of(options.scheduler, subscribe_scheduler), self.guard)
         wiring = Wiring(self.lock, options.max_concurrency, node.exec, self._exec_done, self.guard)
         self.runner: Runner
         if self.bridge is not None and node.is_async("exec"):
@@ -105,23 +113,54 @@ class Run(Generic[T, R]):
         except TypeError as error:  # not a batch: end the stream after what is in flight
             with self.lock:
                 ended = not self.stopped and self.emitter.end(error)
-                self.admission.close()
+                self.admission.close(drop=False)
             if ended:
                 self.upstream.dispose()
             self.emitter.flush()
             return
         with self.lock:
-            if self.emitter.upstream_ended or not self.admission.admit(len(batch_items)):
+            if self.emitter.upstream_ended:
+                return
+            verdict = self.admission.admit(len(batch_items))
+            if verdict is Verdict.CLOSED:
                 return
             batch = Batch(self.emitter.open_batch(), batch_items, self.clock.now)
-            if not batch_items:
+            if verdict is Verdict.DEFERRED:
+                self.admission.defer(len(batch_items), batch)
+                return
+        self._start(batch)
+
+    def _start(self, batch: Batch[T]) -> None:
+        """Run the steps of an admitted batch's items."""
+        if not batch.items:
+            with self.lock:
                 self._batch_done(batch)
-        if not batch_items:
             self.emitter.flush()
         elif self.plain_prep:  # the default prep: the item itself, no step to run
-            self.runner.push([Task(batch, p, item) for p, item in enumerate(batch_items)])
+            self.runner.push([Task(batch, p, item) for p, item in enumerate(batch.items)])
         else:
             self._prep_all(batch)
+
+    def _start_deferred(self, batches: Sequence[Batch[T]]) -> None:
+        """Start batches that waited for room; their time runs from now."""
+        for batch in batches:
+            batch.started = self.clock.now
+            self._start(batch)
+
+    def _paused(self, pauses: list[Pause]) -> None:
+        """Downstream is full (see ``_PausableObserver``): admit nothing until it resumes."""
+        with self.lock:
+            if self.stopped:
+                return
+            self.admission.hold(len(pauses))
+        for pause in pauses:
+            pause.future.add_done_callback(self._downstream_resumed)
+
+    def _downstream_resumed(self, _: object) -> None:
+        with self.lock:
+            ready = self.admission.resume()
+        if ready:
+            self.guard(self._start_deferred, ready)
 
     def on_completed(self) -> None:
         self._upstream_ended(None)
@@ -138,11 +177,7 @@ class Run(Generic[T, R]):
     def _stall_reason(self) -> str | None:
         """Why blocking the current thread for room would deadlock, if it would."""
         current = threading.current_thread()
-        return (
-            self.retries.needs_thread(current)
-            or (self.bridge.needs_thread(current) if self.bridge is not None else None)
-            or self.runner.needs_thread(current)
-        )
+        return self.retries.needs_thread(current) or self.runner.needs_thread(current)
 
     # -- one item's steps ----------------------------------------------------------
 
@@ -266,10 +301,12 @@ class Run(Generic[T, R]):
             if action != "default":
                 batch.route(position, action)
             batch.remaining -= 1
-            self.admission.done()
+            ready = self.admission.done()
             if not batch.remaining:
                 self._batch_done(batch)
         self.emitter.flush()
+        if ready:
+            self._start_deferred(ready)
 
     def _batch_done(self, batch: Batch[T]) -> None:
         # Lock held.
@@ -307,7 +344,7 @@ class Run(Generic[T, R]):
             # A producer blocked in admit may hold upstream's lock (a buffer
             # emits under its lock): wake it before disposing upstream, or
             # the disposal waits for that lock forever.
-            self.admission.close()
+            self.admission.close(drop=True)
         self.runner.stop()
         self.retries.stop()
         self.upstream.dispose()
@@ -319,8 +356,68 @@ class Run(Generic[T, R]):
         with self.lock:
             self.stopped = True
             self.emitter.stop()
-            self.admission.close()
+            self.admission.close(drop=True)
         self.runner.stop()
         self.retries.stop()
         if self.bridge is not None:
             self.bridge.stop()
+
+
+def _clock(
+    scheduler: abc.SchedulerBase | None, subscribe_scheduler: abc.SchedulerBase | None
+) -> abc.SchedulerBase:
+    """fan_out's clock: ``scheduler=``, else the one given to ``subscribe`` where
+    rxbatch's timers honour it (:func:`rxbatch.scheduler.timer_clock`), else its own."""
+    if scheduler is not None:
+        return scheduler
+    if subscribe_scheduler is not None and timer_clock(subscribe_scheduler) is subscribe_scheduler:
+        return subscribe_scheduler
+    return default_retry_clock()
+
+
+def _loop_of(*schedulers: abc.SchedulerBase | None) -> AsyncIOScheduler | None:
+    """The first ``AsyncIOScheduler`` given: its loop runs the async steps."""
+    for scheduler in schedulers:
+        if isinstance(scheduler, AsyncIOScheduler):
+            return scheduler
+    return None
+
+
+class _PausableObserver(abc.ObserverBase[BatchResult[T, R]]):
+    """Downstream, seen through a demand slot (``rxbatch._demand``) on a loop's thread.
+
+    Results are delivered on whatever thread finishes a batch. On a thread
+    running an event loop, an operator downstream that is full (an ``async
+    for`` falling behind) can then pause fan_out: no batch is admitted until
+    it resumes, and a source upstream that can wait is paused in turn.
+    """
+
+    __slots__ = ("observer", "paused")
+
+    def __init__(
+        self, observer: abc.ObserverBase[BatchResult[T, R]], paused: Callable[[list[Pause]], None]
+    ) -> None:
+        self.observer = observer
+        self.paused = paused
+
+    def on_next(self, value: BatchResult[T, R]) -> None:
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self.observer.on_next(value)
+            return
+        demand = Demand(loop)
+        demand.active = True
+        token = SLOT.set(demand)
+        try:
+            self.observer.on_next(value)
+        finally:
+            demand.active = False
+            SLOT.reset(token)
+        if demand.pauses:
+            self.paused(demand.take())
+
+    def on_error(self, error: Exception) -> None:
+        self.observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self.observer.on_completed()
