@@ -456,3 +456,28 @@ def test_import_error_says_how_to_install(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "NATS support needs: pip install 'rxbatch[nats]'" in done.stderr
+
+
+def test_the_event_app_example_runs_against_a_real_server(url: str, tmp_path: Path) -> None:
+    import re
+    import sqlite3
+    import subprocess
+    import sys
+
+    example = Path(__file__).parent.parent / "examples" / "event_app.py"
+    db = tmp_path / "orders.db"
+    command = [sys.executable, str(example), "--server", url, "--events", "600", "--db", str(db)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=HANG)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    numbers = {
+        key: int(value.replace(",", ""))
+        for value, key in re.findall(r"([\d,]+) (acked|dead-lettered|nak'd)", done.stdout)
+    }
+    assert numbers["acked"] + numbers["dead-lettered"] == 600 and numbers["dead-lettered"] >= 1
+    assert f"rows in {db}: {numbers['acked']}" in done.stdout
+    assert f"dead letters in ORDERS-DEAD: {numbers['dead-lettered']}" in done.stdout
+    assert "quantity 0 is not positive" in done.stdout  # a reason, as published
+    with sqlite3.connect(db) as connection:
+        (rows,) = connection.execute("SELECT count(DISTINCT id) FROM orders").fetchone()
+    assert rows == numbers["acked"]
