@@ -119,6 +119,7 @@ def main() -> int:
 
     stats, snapshot = consumer.stats(), metrics.snapshot()
     (rows,) = db.execute("SELECT count(*) FROM orders").fetchone()
+    db.close()
     dead = asyncio.run(dead_letters(args.server))
     print(f"settled:       {stats.acked:,} acked, {stats.dead_lettered:,} dead-lettered, "
           f"{stats.retried:,} nak'd and delivered again")  # fmt: skip

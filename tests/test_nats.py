@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
+import re
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxbatch import BatchResult, RetryPolicy, buffer_with_count, buffer_with_time_or_count, fan_out
+from rxbatch.connectors._jetstream import reply_fields
 from rxbatch.connectors.nats import (
     JetStreamConsumer,
     JetStreamError,
@@ -422,13 +429,9 @@ def test_acknowledge_checks_its_arguments(
 
 
 def test_the_reply_subject_is_read_as_the_client_reads_it(url: str, stream: str) -> None:
-    from rxbatch.connectors._jetstream import reply_fields
-
     publish(url, f"{stream}.a", [b"1", b"2", b"3"])
 
     async def fields() -> list[tuple[tuple[int, int], tuple[int, int]]]:
-        import nats
-
         nc = await nats.connect(url)
         sub = await nc.jetstream().pull_subscribe(f"{stream}.a", durable="check", stream=stream)
         messages = await sub.fetch(3, timeout=HANG)
@@ -444,9 +447,6 @@ def test_the_reply_subject_is_read_as_the_client_reads_it(url: str, stream: str)
 
 
 def test_import_error_says_how_to_install(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     blocker = tmp_path / "nats.py"
     blocker.write_text("raise ImportError('no nats here')\n")
     done = subprocess.run(
@@ -459,11 +459,6 @@ def test_import_error_says_how_to_install(tmp_path: Path) -> None:
 
 
 def test_the_event_app_example_runs_against_a_real_server(url: str, tmp_path: Path) -> None:
-    import re
-    import sqlite3
-    import subprocess
-    import sys
-
     example = Path(__file__).parent.parent / "examples" / "event_app.py"
     db = tmp_path / "orders.db"
     command = [sys.executable, str(example), "--server", url, "--events", "600", "--db", str(db)]
@@ -478,6 +473,6 @@ def test_the_event_app_example_runs_against_a_real_server(url: str, tmp_path: Pa
     assert f"rows in {db}: {numbers['acked']}" in done.stdout
     assert f"dead letters in ORDERS-DEAD: {numbers['dead-lettered']}" in done.stdout
     assert "quantity 0 is not positive" in done.stdout  # a reason, as published
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
         (rows,) = connection.execute("SELECT count(DISTINCT id) FROM orders").fetchone()
     assert rows == numbers["acked"]
