@@ -26,6 +26,7 @@ import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
+from nats.js.api import RetentionPolicy
 
 from rxbatch import BatchResult, RetryPolicy, buffer_with_count, buffer_with_time_or_count, fan_out
 from rxbatch.connectors._jetstream import reply_fields
@@ -377,6 +378,17 @@ def test_a_missing_stream_or_unreachable_server_or_mismatched_consumer_is_a_clea
     error = errors_of(JetStreamConsumer(url, stream=stream, durable="app", subject=f"{stream}.b"))
     assert isinstance(error, JetStreamError) and error.usage
     assert f"filters subject '{stream}.a', not '{stream}.b'" in str(error)
+
+    # The server refuses a second consumer on the same subjects of a work-queue stream.
+    add_stream(url, f"{stream}-WQ", [f"{stream}-wq.>"], retention=RetentionPolicy.WORK_QUEUE)
+    publish(url, f"{stream}-wq.a", [b"x"])
+    taken = JetStreamConsumer(url, stream=f"{stream}-WQ", durable="one", subject=f"{stream}-wq.a")
+    assert taken.messages().pipe(ops.take(1), ops.count()).run() == 1
+    error = errors_of(
+        JetStreamConsumer(url, stream=f"{stream}-WQ", durable="two", subject=f"{stream}-wq.a")
+    )
+    assert isinstance(error, JetStreamError) and error.usage
+    assert f"cannot create consumer 'two' on stream '{stream}-WQ'" in str(error)
 
 
 def test_acknowledge_needs_the_results_of_jetstream_messages() -> None:

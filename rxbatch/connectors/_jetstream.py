@@ -273,8 +273,15 @@ class Connection:
             )
             try:
                 info = await js.add_consumer(s.stream, config)
-            except nats.js.errors.BadRequestError:  # another process created it meanwhile
-                info = await js.consumer_info(s.stream, s.durable)
+            except nats.js.errors.BadRequestError as refused:
+                try:  # another process created it meanwhile?
+                    info = await js.consumer_info(s.stream, s.durable)
+                except nats.js.errors.NotFoundError:
+                    raise JetStreamError(
+                        f"cannot create consumer {s.durable!r} on stream {s.stream!r}: "
+                        f"{refused.description or refused}",
+                        usage=True,
+                    ) from refused
         config = info.config
         problem = None
         if config.deliver_subject:
