@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -18,10 +19,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, Any, NoReturn
+from urllib.parse import unquote, urlsplit
 
 import click
 
-from .load import DeadLetter, LoadedBatch, Loader, LoadError, LoadSummary
+from .load import DeadLetter, LineSource, LoadedBatch, Loader, LoadError, LoadSummary
 
 __all__ = ["main"]
 
@@ -37,6 +39,11 @@ _OPTION_OF = {
     "busy_timeout": "--busy-timeout",
     "max_line_bytes": "--max-line-bytes",
     "on_conflict": "--upsert/--replace/--ignore",
+    "stream": "--stream",
+    "durable": "--durable",
+    "ack_wait": "--ack-wait",
+    "subject": "SOURCE",
+    "servers": "SOURCE",
 }
 
 
@@ -161,12 +168,28 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     help="Show a progress bar (default: when stderr is a terminal).",
 )
 @click.option("--strict", is_flag=True, help="Exit with status 2 if any line was dead-lettered.")
+@click.option("--stream", help="nats:// SOURCE: the JetStream stream (it must exist).")
+@click.option(
+    "--durable",
+    help="nats:// SOURCE: the durable consumer (created if missing); processes "
+    "using the same one share its messages.",
+)
+@click.option(
+    "--ack-wait",
+    default=30.0,
+    show_default=True,
+    type=float,
+    help="nats:// SOURCE: seconds before JetStream delivers an unacked message "
+    "again (for a consumer rxbatch creates).",
+)
 def load(source: str, db_path: str, table: str, batch_size: int, flush_interval: float,
          workers: int, retries: int, busy_timeout: float, pk: str | None, upsert: bool,
          replace: bool, ignore: bool, resume: bool, journal_mode: str | None,
          max_line_bytes: int, dead_letter: str | None, progress: bool | None,
-         strict: bool) -> None:  # fmt: skip
-    """Load the JSON lines of SOURCE (a file, or - for stdin) into a SQLite table.
+         strict: bool, stream: str | None, durable: str | None,
+         ack_wait: float) -> None:  # fmt: skip
+    """Load the JSON lines of SOURCE (a file, - for stdin, or nats://HOST:PORT/SUBJECT)
+    into a SQLite table.
 
     Each batch is written in one transaction. A line that is not a JSON
     object, or a record the database rejects, goes to the dead letters with
@@ -178,6 +201,12 @@ def load(source: str, db_path: str, table: str, batch_size: int, flush_interval:
     and exits with status 128 + the signal (130 for Ctrl-C); a second one
     stops at once, rolling back the batch in progress. With --resume, a rerun
     of the same command continues after the last committed line.
+
+    From NATS JetStream (nats://HOST:PORT/SUBJECT --stream NAME --durable
+    NAME), each message is a line, and each batch is acked once its
+    transaction has committed (dead-lettered messages are terminated): a
+    message not committed is delivered again, to this process or another on
+    the same durable consumer. It runs until a signal.
     """
     modes = [
         name for name, on in (("upsert", upsert), ("replace", replace), ("ignore", ignore)) if on
@@ -186,17 +215,65 @@ def load(source: str, db_path: str, table: str, batch_size: int, flush_interval:
         raise click.UsageError("--upsert, --replace and --ignore exclude each other")
     if resume and source == "-":
         raise click.UsageError("--resume needs a file SOURCE: stdin cannot be read again")
+    opened: str | LineSource = source
+    if source.startswith("nats://"):
+        if resume:
+            raise click.UsageError(
+                "--resume is for files: with a nats:// SOURCE the durable consumer "
+                "(--durable) is the checkpoint"
+            )
+        opened = _jetstream_source(source, stream, durable, ack_wait)
+    elif stream is not None or durable is not None:
+        raise click.UsageError("--stream and --durable are for a nats:// SOURCE")
     options = {
         "batch_size": batch_size, "flush_interval": flush_interval, "workers": workers,
         "retries": retries, "busy_timeout": busy_timeout, "pk": pk,
         "on_conflict": modes[0] if modes else "error", "resume": resume,
         "journal_mode": journal_mode, "max_line_bytes": max_line_bytes,
     }  # fmt: skip
-    outcome = _run(source, db_path, table, options, dead_letter, progress)
+    outcome = _run(opened, db_path, table, options, dead_letter, progress)
     if outcome.interrupted_by:
         _exit(128 + outcome.interrupted_by)
     if strict and outcome.summary.dead_lettered:
         _exit(2)
+
+
+def _jetstream_source(
+    source: str, stream: str | None, durable: str | None, ack_wait: float
+) -> LineSource:
+    """``nats://HOST:PORT/SUBJECT`` with ``--stream`` and ``--durable``, as the loader's source."""
+    if stream is None or durable is None:
+        raise click.UsageError("a nats:// SOURCE needs --stream and --durable")
+    parts = urlsplit(source)
+    subject = unquote(parts.path[1:])
+    if not parts.netloc or not subject or parts.query or parts.fragment:
+        raise click.UsageError(
+            f"SOURCE: {source!r} is not nats://HOST:PORT/SUBJECT (quote a subject with "
+            "wildcards from the shell: 'nats://127.0.0.1:4222/events.>')"
+        )
+    try:
+        from .connectors.nats import JetStreamLines
+    except ImportError:
+        raise click.UsageError(
+            "a nats:// SOURCE needs nats-py: pip install 'rxbatch[nats]'"
+        ) from None
+    # nats-py's own log (a connection error in its reader, say) as one line, never a traceback
+    log = logging.getLogger("nats")
+    log.addHandler(_OneLineLog())
+    log.propagate = False
+    try:
+        return JetStreamLines(
+            f"nats://{parts.netloc}", stream=stream, durable=durable, subject=subject,
+            ack_wait=ack_wait,
+        )  # fmt: skip
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(_in_option_words(str(error))) from None
+
+
+class _OneLineLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        cause = f": {record.exc_info[1]!r}" if record.exc_info else ""
+        _say(f"rxbatch: {record.name}: {record.getMessage()}{cause}", err=True)
 
 
 class _Outcome:
@@ -206,7 +283,7 @@ class _Outcome:
 
 
 def _run(
-    source: str,
+    source: str | LineSource,
     db_path: str,
     table: str,
     options: dict[str, Any],
@@ -248,7 +325,7 @@ def _run(
     return _Outcome(summary, stops.first)
 
 
-def _open_source(source: str) -> Any:
+def _open_source(source: str | LineSource) -> Any:
     if source != "-":
         return source
     # Our own unbuffered handle on fd 0: a reader thread blocked in it holds

@@ -46,6 +46,7 @@ from ._dead import CallbackDeadLetters, DeadLetterError, DeadLetters, FileDeadLe
 from ._errors import Busy, LoadError, Stopped
 from ._lines import Line, line_chunks, would_wait
 from ._records import DeadLetter, fold, parse_lines
+from ._source import LineSource
 from ._table import (
     JOURNAL_MODES,
     Conflict,
@@ -59,7 +60,8 @@ from ._table import (
 
 __all__ = ["LoadSummary", "LoadedBatch", "Loader"]
 
-Source = str | os.PathLike[str] | IO[bytes] | IO[str] | Iterable[str] | Iterable[bytes]
+_Path = str | os.PathLike[str]
+Source = _Path | IO[bytes] | IO[str] | Iterable[str] | Iterable[bytes] | LineSource
 
 _MIN_FLUSH, _MAX_FLUSH = 0.001, 7 * 24 * 3600.0
 _CONFLICTS = ("error", "ignore", "replace", "upsert")
@@ -302,6 +304,7 @@ class Loader:
         self._targets: list[Target] = []
         self._local = threading.local()
         self._reader: threading.Thread | None = None
+        self._broker: LineSource | None = None  # told what committed
 
     # -- control, from any thread or a signal handler ------------------------------
 
@@ -328,8 +331,10 @@ class Loader:
     def load(self, source: Source) -> LoadSummary:
         """Load every line of ``source``; blocks until done.
 
-        ``source`` is a file path, a binary or text file object, or an
-        iterable of lines (``str`` or ``bytes``, one line each).
+        ``source`` is a file path, a binary or text file object, an
+        iterable of lines (``str`` or ``bytes``, one line each), or a
+        ``LineSource`` (a broker: each batch's lines are acknowledged once it
+        has committed).
 
         Raises:
             LoadError: the load could not start (``param`` names the argument
@@ -356,6 +361,8 @@ class Loader:
                 opened = self._open(source, settings, dead)
                 if opened.fd is not None:
                     stack.callback(self._close_source, opened.fd)
+                if self._broker is not None:
+                    stack.callback(self._broker.close)
                 self._run(opened.chunks, settings, dead, opened.checkpoint)
             except Stopped:  # abort() while waiting for the database to start
                 return self._summary(started, 0, 0)
@@ -409,6 +416,13 @@ class Loader:
         def blank() -> None:
             self._counts["skipped"] += 1  # only the reader thread counts these
 
+        if isinstance(source, LineSource):
+            lines = source.open(
+                max_lines=self.batch_size, max_line_bytes=self.max_line_bytes, on_blank=blank,
+                flush_interval=self.flush_interval,
+            )  # fmt: skip
+            self._broker = source
+            return _Opened(lines)
         chunks = partial(
             line_chunks, max_lines=self.batch_size, max_line_bytes=self.max_line_bytes,
             on_blank=blank,
@@ -583,7 +597,9 @@ class Loader:
                     self._counts["read"] += len(chunk)
                     self._lines.on_next(chunk)
         except BaseException as error:  # reading failed: what was read is still written
-            reason = getattr(error, "strerror", None) or repr(error)
+            reason = getattr(error, "strerror", None) or (
+                str(error) if isinstance(error, LoadError) else repr(error)
+            )
             self._read_error = LoadError(f"cannot read the source: {reason}").with_cause(error)
         with self._input:
             self._close_input()
@@ -638,6 +654,8 @@ class Loader:
                 self._fail(error)
                 outcome.skipped = True
                 return outcome
+            if self._broker is not None:
+                self._broker.committed(batch.lines, {letter.line for letter in written.dead})
             with self._lock:
                 self._counts["written"] += written.written
                 self._counts["ignored"] += written.ignored
