@@ -34,7 +34,7 @@ from pathlib import Path
 from _report import interleaved_rounds, median_and_range, print_targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests._nats import add_stream, nats_server, publish_json_lines  # noqa: E402
+from tests._nats import add_stream, nats_server, publish_json_lines
 
 STREAM, SUBJECT = "BENCH", "bench.events"
 

@@ -24,9 +24,9 @@ from typing import Any
 import nats
 import pytest
 import reactivex
+from nats.js.api import RetentionPolicy
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
-from nats.js.api import RetentionPolicy
 
 from rxbatch import BatchResult, RetryPolicy, buffer_with_count, buffer_with_time_or_count, fan_out
 from rxbatch.connectors._jetstream import reply_fields
