@@ -24,37 +24,13 @@ from typing import Any
 
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from .._loop_thread import LoopThread
 from ._executor import Guard, Runner, Wiring
 from ._items import Task
 
 __all__ = ["AsyncRunner", "LoopBridge"]
 
 Resume = Callable[[bool, Any], None]  # (ok, result or exception)
-
-
-class _EventLoopThread:
-    """A private asyncio loop on a daemon thread, for async steps."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="rxbatch-fan-out-loop", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:  # stopped: cancel what still runs, so that no coroutine is left behind
-            pending = asyncio.all_tasks(self.loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self.loop.close()
-
-    def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):  # closed already
-            self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 class _Step:
@@ -89,11 +65,11 @@ class LoopBridge:
         # reference a task waiting on a future nobody else holds is collected
         # pending ("Task was destroyed but it is pending!").
         self.running: set[_Step] = set()
-        self.private: _EventLoopThread | None = None
+        self.private: LoopThread | None = None
         if scheduler is not None:
             self.loop: asyncio.AbstractEventLoop = scheduler._loop
         else:
-            self.private = _EventLoopThread()
+            self.private = LoopThread("rxbatch-fan-out-loop")
             self.loop = self.private.loop
 
     def call(self, fn: Callable[[Any], Awaitable[Any]], arg: Any, resume: Resume) -> None:

@@ -28,12 +28,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
 
-__all__ = ["Connection", "Counts", "JetStreamError", "LoopThread", "Settings", "reply_fields"]
+from .._loop_thread import LoopThread
+
+__all__ = ["Connection", "Counts", "JetStreamError", "Settings", "reply_fields"]
 
 T = TypeVar("T")
 Held = list[tuple[int, Msg]]  # messages just fetched, with the ids they are pending under
 
-_CLOSE_TIMEOUT = 5.0  # seconds to flush acks and close before giving up on the server
+CLOSE_TIMEOUT = 5.0  # seconds to flush acks and close before giving up on the server
 _RETRY_PAUSE = 0.1  # seconds between fetches while the client reconnects
 
 
@@ -89,38 +91,6 @@ class Counts:
             self.retried += retried
             self.dead_lettered += dead_lettered
             self.pending += fetched - settled
-
-
-class LoopThread:
-    """A private event loop on a daemon thread; stopping it cancels what still runs there."""
-
-    def __init__(self, name: str, on_problem: Callable[[str], None]) -> None:
-        self.loop = asyncio.new_event_loop()
-        # A stray error in the client's own tasks is recorded, never printed.
-        self.loop.set_exception_handler(
-            lambda _, context: on_problem(str(context.get("exception") or context["message"]))
-        )
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(self.loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self.loop.close()
-
-    def stop(self) -> None:
-        """Stop the loop (thread-safe); waits for the thread unless called on it."""
-        with contextlib.suppress(RuntimeError):  # closed already
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        if threading.current_thread() is not self.thread:
-            self.thread.join(_CLOSE_TIMEOUT)
 
 
 def reply_fields(reply: str) -> tuple[int, int]:
@@ -451,10 +421,10 @@ class Connection:
         pumping = self.pumping
         if pumping is not None and pumping is not asyncio.current_task() and not pumping.done():
             # Its fetch ends within max_wait: what it brings is pending, and nak'd below.
-            await asyncio.wait({pumping}, timeout=self.max_wait + _CLOSE_TIMEOUT)
+            await asyncio.wait({pumping}, timeout=self.max_wait + CLOSE_TIMEOUT)
             pumping.cancel()
         if self.settling:
-            await asyncio.wait(set(self.settling), timeout=_CLOSE_TIMEOUT)
+            await asyncio.wait(set(self.settling), timeout=CLOSE_TIMEOUT)
         if settle_within > 0 and self.settled is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.settled.wait(), settle_within)
@@ -474,7 +444,7 @@ class Connection:
         try:
             if self.sub is not None:
                 await self.sub.unsubscribe()
-            await nc.flush(timeout=int(_CLOSE_TIMEOUT))  # the server has every ack
+            await nc.flush(timeout=int(CLOSE_TIMEOUT))  # the server has every ack
         except Exception as error:
             self._note(f"could not flush the acknowledgements: {_describe(error)}")
         with contextlib.suppress(Exception):

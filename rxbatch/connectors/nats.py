@@ -59,13 +59,22 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from .._loop_thread import LoopThread
 from .._validation import positive_int
 from ..load import LineSource, LoadError
 from ..load._lines import Line, TooLong
 from ..node import NodeError
 from ..results import BatchResult
 from ..retry import RetryPolicy
-from ._jetstream import Connection, Counts, Held, JetStreamError, LoopThread, Settings, reply_fields
+from ._jetstream import (
+    CLOSE_TIMEOUT,
+    Connection,
+    Counts,
+    Held,
+    JetStreamError,
+    Settings,
+    reply_fields,
+)
 
 __all__ = [
     "JetStreamConsumer",
@@ -349,7 +358,7 @@ class _Run:
             await connection.close(settle_within=connection.ack_wait if graceful else 0.0)
         finally:
             if connection.private is not None:
-                connection.private.stop()
+                connection.private.stop(wait=CLOSE_TIMEOUT)
             self._ended()
 
 
@@ -638,7 +647,7 @@ class JetStreamLines(LineSource):
         try:
             connection.submit(connection.open()).result()
         except JetStreamError as error:
-            thread.stop()
+            thread.stop(wait=CLOSE_TIMEOUT)
             self._closed = True
             raise LoadError(str(error), param="source", usage=error.usage) from error
         deliver = partial(self._deliver, connection, max_line_bytes)
@@ -716,7 +725,7 @@ class JetStreamLines(LineSource):
             pass
         finally:
             if connection.private is not None:
-                connection.private.stop()
+                connection.private.stop(wait=CLOSE_TIMEOUT)
             self._queue.put(None)  # a reader still waiting ends
 
 
