@@ -370,7 +370,14 @@ class _Pump(Generic[T]):
             error = raised
         finally:
             if aclose is not None:
-                await aclose()
+                try:
+                    await aclose()
+                except Exception as raised:  # the stream's error, unless it has one already
+                    task = asyncio.current_task()
+                    if error is None and not self.disposed and not (task and task.cancelling()):
+                        error = raised
+                    else:
+                        self._report("closing the iterator raised", raised)
         if self.disposed:
             return
         try:
@@ -378,14 +385,14 @@ class _Pump(Generic[T]):
                 observer.on_completed()
             else:
                 observer.on_error(error)
-        except Exception as raised:  # no one left to tell but the loop
-            self.loop.call_exception_handler(
-                {
-                    "message": f"rxbatch.aio.{self.name}: the subscriber raised on the end of "
-                    "the stream",
-                    "exception": raised,
-                }
-            )
+        except Exception as raised:
+            self._report("the subscriber raised on the end of the stream", raised)
+
+    def _report(self, what: str, error: Exception) -> None:
+        """An error no subscriber can be told of: to the loop's exception handler."""
+        self.loop.call_exception_handler(
+            {"message": f"rxbatch.aio.{self.name}: {what}", "exception": error}
+        )
 
 
 # -- async for ------------------------------------------------------------------

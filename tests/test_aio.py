@@ -198,6 +198,73 @@ def test_the_subscribers_error_at_the_end_is_reported_to_the_loop() -> None:
     assert "subscriber raised" in reported[0]["message"]
 
 
+class ClosingFails:
+    """An async iterator of 0..n-1 whose ``aclose`` raises (a client whose close fails)."""
+
+    def __init__(self, n: int, fail_at: int | None = None) -> None:
+        self.n, self.fail_at, self.next = n, fail_at, 0
+        self.close_error = ConnectionError("close failed")
+
+    def __aiter__(self) -> ClosingFails:
+        return self
+
+    async def __anext__(self) -> int:
+        await asyncio.sleep(1)
+        if self.next == self.fail_at:
+            raise ValueError("read failed")
+        if self.next == self.n:
+            raise StopAsyncIteration
+        self.next += 1
+        return self.next - 1
+
+    async def aclose(self) -> None:
+        raise self.close_error
+
+
+def test_an_error_closing_the_iterator_ends_the_stream_it_would_have_completed() -> None:
+    feed = ClosingFails(2)
+
+    async def main() -> list[int]:
+        async with asyncio.timeout(HANG):  # virtual: a hang fails at once
+            return [n async for n in to_async_iterator(from_async_iterable(feed))]
+
+    with pytest.raises(ConnectionError) as raised:
+        run_virtual(main())
+    assert raised.value is feed.close_error
+
+
+@pytest.mark.parametrize("how", ["error first", "disposed", "cancelled by a break"])
+def test_an_error_closing_the_iterator_that_no_subscriber_can_take_goes_to_the_loop(
+    how: str,
+) -> None:
+    feed = ClosingFails(5, fail_at=1 if how == "error first" else None)
+    reported: list[dict[str, Any]] = []
+    recorder = Recorder()
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+        source = from_async_iterable(feed)
+        if how == "cancelled by a break":
+            async with contextlib.aclosing(to_async_iterator(source)) as items:
+                async for _ in items:
+                    break
+        else:
+            subscription = source.subscribe(recorder)
+            await asyncio.sleep(1.5)
+            if how == "disposed":
+                subscription.dispose()
+        await asyncio.sleep(10)
+
+    run_virtual(main())
+    assert [context["exception"] for context in reported] == [feed.close_error]
+    assert "closing the iterator raised" in reported[0]["message"]
+    if how == "error first":  # the stream ends with the first error, and says so once
+        ((kind, error),) = [event for event in recorder.events if event[0] != "next"]
+        assert kind == "error" and str(error) == "read failed"
+    elif how == "disposed":
+        assert recorder.events == [("next", 0)]
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
