@@ -7,7 +7,10 @@ import selectors
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
+
+from ._validation import delay_seconds
 
 __all__ = ["ImmediateExecutor", "VirtualTimeEventLoop"]
 
@@ -87,11 +90,14 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         """The virtual time, in seconds since the loop was made."""
         return self._virtual_time
 
-    def advance(self, seconds: float) -> None:
-        """Move the clock on by ``seconds`` (the loop does this itself when idle)."""
-        if seconds < 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
-        self._virtual_time += seconds
+    def advance(self, seconds: float | timedelta) -> None:
+        """Move the clock on by ``seconds`` (the loop does this itself when idle).
+
+        Raises:
+            TypeError, ValueError: ``seconds`` is not a finite number >= 0 (or
+                a ``timedelta``) of at most 100 years.
+        """
+        self._virtual_time += delay_seconds("seconds", seconds)
 
 
 class _VirtualSelector(selectors.BaseSelector):

@@ -242,7 +242,8 @@ def test_an_error_closing_the_iterator_that_no_subscriber_can_take_goes_to_the_l
     recorder = Recorder()
 
     async def main() -> None:
-        asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
         source = from_async_iterable(feed)
         if how == "cancelled by a break":
             async with contextlib.aclosing(to_async_iterator(source)) as items:
@@ -555,9 +556,15 @@ def test_the_virtual_loop_jumps_to_each_timer_and_a_bounded_wait_fails_at_its_de
 def test_the_virtual_clock_only_moves_forward() -> None:
     loop = VirtualTimeEventLoop()
     try:
-        with pytest.raises(ValueError, match="seconds"):
+        with pytest.raises(ValueError, match="seconds must be >= 0"):
             loop.advance(-1)
+        for bad in (float("nan"), float("inf"), 1e12):
+            with pytest.raises(ValueError, match="seconds must be"):
+                loop.advance(bad)
+        with pytest.raises(TypeError, match="seconds must be seconds"):
+            loop.advance("1")  # type: ignore[arg-type]
         loop.advance(2.5)
-        assert loop.time() == 2.5
+        loop.advance(timedelta(seconds=0.5))
+        assert loop.time() == 3.0
     finally:
         loop.close()
