@@ -326,6 +326,81 @@ def test_a_slow_async_for_holds_fan_out_back_and_so_the_source() -> None:
     assert peak[0] == (1 + 2 + 1) * 5
 
 
+def test_results_waiting_for_their_turn_count_in_max_in_flight() -> None:
+    """Ordered output: while the first item is slow, the items after it finish
+    but wait for its result; they stay counted, so the source is paused at
+    max_in_flight instead of being drained into results held for their turn."""
+    pulled = [0]
+    gate: list[asyncio.Event] = []
+
+    async def events() -> Any:
+        for n in range(100):
+            pulled[0] += 1
+            yield n
+
+    async def work(x: int) -> int:
+        if x == 0:
+            await gate[0].wait()
+        return x
+
+    async def main() -> tuple[int, list[int]]:
+        gate.append(asyncio.Event())
+        pipeline = from_async_iterable(events()).pipe(
+            buffer_with_count(1), fan_out(Node(exec=work), max_in_flight=4, max_concurrency=8)
+        )
+        results: list[int] = []
+
+        async def consume() -> None:
+            async for result in to_async_iterator(pipeline):
+                results.extend(result.results)
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(60)  # everything but item 0 could have run by now
+        pulled_while_blocked = pulled[0]
+        gate[0].set()
+        await asyncio.wait_for(consumer, HANG)
+        return pulled_while_blocked, results
+
+    pulled_while_blocked, results = run_virtual(main())
+    assert results == list(range(100))
+    # 4 counted (item 0 and the 3 done after it), and the batch deferred
+    assert pulled_while_blocked == 4 + 1
+
+
+def test_results_a_blocked_consumer_has_not_taken_count_in_max_in_flight() -> None:
+    """fan_out on a thread pool delivers from the pool's threads; when the
+    ``async for`` buffer is full one of them blocks there, and the results the
+    others finish queue behind it. They stay counted, so the async source is
+    paused: what is pulled and not yet consumed stays bounded (it grew without
+    bound before: 9,051 items pulled for 300 consumed)."""
+    pulled, consumed = [0], [0]
+    peak = [0]
+
+    async def events() -> Any:
+        n = 0
+        while True:
+            pulled[0] += 1
+            peak[0] = max(peak[0], pulled[0] - consumed[0])
+            yield n
+            n += 1
+
+    async def main() -> None:
+        pipeline = from_async_iterable(events()).pipe(
+            buffer_with_count(3), fan_out(lambda x: x, max_in_flight=4)
+        )
+        async with contextlib.aclosing(to_async_iterator(pipeline, max_buffered=2)) as results:
+            async for result in results:
+                await asyncio.sleep(0.002)  # a consumer slower than the pool
+                consumed[0] += len(result.items)
+                if consumed[0] >= 300:
+                    break
+
+    asyncio.run(main())
+    # A batch being built (2), max_in_flight (4, delivered or not), a deferred
+    # batch (3), the async for's buffer (2 results) and the result in hand
+    assert peak[0] <= 2 + 4 + 3 + 2 * 3 + 3
+
+
 def test_retries_wait_on_the_loops_clock() -> None:
     attempts_at: list[float] = []
 

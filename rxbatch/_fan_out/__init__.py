@@ -86,7 +86,9 @@ def fan_out(
             ``max_concurrency``), so a task's round trip is paid per chunk;
             elsewhere one item per task (fan_out's own pool hands items to
             its threads one by one).
-        max_in_flight: Backpressure: most items admitted and not yet done. A
+        max_in_flight: Backpressure: most items admitted whose results are not
+            yet delivered downstream (results waiting for their turn, or for a
+            subscriber that blocks, count too, so memory stays bounded). A
             batch that does not fit blocks the producing thread in ``on_next``
             until there is room (a batch larger than the limit is admitted
             once nothing else is in flight). On a thread that runs an event

@@ -1,4 +1,6 @@
-"""Admission and backpressure: ``max_in_flight`` items admitted and not yet done.
+"""Admission and backpressure: ``max_in_flight`` items admitted whose results are
+not yet delivered downstream (running, waiting for a retry, or done and waiting
+to be delivered: for their turn, or for a consumer that blocks).
 
 A batch is admitted when its items fit (a batch larger than the limit is
 admitted once nothing else is in flight). Until then its producer waits,
@@ -108,7 +110,8 @@ class Admission(Generic[B]):
         self.deferred.append((size, batch))
 
     def done(self, count: int = 1) -> Sequence[B]:
-        """``count`` items are through: make room; return the deferred batches now admitted."""
+        """``count`` items' result is delivered: make room; return the deferred batches now
+        admitted."""
         self.in_flight -= count
         ready: Sequence[B] = self._admit_deferred() if self.deferred else ()
         if self.blocked:

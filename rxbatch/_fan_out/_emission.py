@@ -46,12 +46,14 @@ class Emitter(Generic[T, R]):
         *,
         ordered: bool,
         on_subscriber_error: Callable[[BaseException], object],
+        delivered: Callable[[BatchResult[T, R]], None],
         release: Callable[[], None],
     ) -> None:
         self.observer = observer
         self.lock = lock
         self.ordered = ordered
         self.on_subscriber_error = on_subscriber_error  # on_next raised: end the stream
+        self.delivered = delivered  # on_next returned: the result is downstream's now
         self.release = release  # after the terminal notification
         self.next_index = 0
         self.open = 0  # admitted batches not yet done
@@ -59,6 +61,7 @@ class Emitter(Generic[T, R]):
         self.next_to_emit = 0
         self.ready: deque[BatchResult[T, R] | _End] = deque()
         self.emitting = False
+        self.emitting_thread: int | None = None  # the thread in ``flush``, delivering
         self.upstream_ended = False
         self.upstream_error: BaseException | None = None
         self.ending = False  # the terminal notification is queued: queue nothing more
@@ -134,10 +137,12 @@ class Emitter(Generic[T, R]):
             if self.emitting:
                 return  # the emitting thread re-checks under the lock before it stops
             self.emitting = True
+            self.emitting_thread = threading.get_ident()
         while True:
             with self.lock:
                 if not self.ready:
                     self.emitting = False
+                    self.emitting_thread = None
                     return
                 item = self.ready.popleft()
             if isinstance(item, _End):
@@ -146,12 +151,15 @@ class Emitter(Generic[T, R]):
                 finally:
                     with self.lock:
                         self.emitting = False
+                        self.emitting_thread = None
                     self.release()
                 return
             try:
                 self.observer.on_next(item)
             except BaseException as error:
                 self.on_subscriber_error(error)
+            else:
+                self.delivered(item)
 
 
 def _deliver_end(observer: abc.ObserverBase[Any], error: BaseException | None) -> None:

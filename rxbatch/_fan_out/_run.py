@@ -87,6 +87,7 @@ class Run(Generic[T, R]):
             self.lock,
             ordered=options.ordered,
             on_subscriber_error=self.fail,
+            delivered=self._delivered,
             release=self.dispose,
         )
         self.admission: Admission[Batch[T]] = Admission(
@@ -177,7 +178,10 @@ class Run(Generic[T, R]):
     def _stall_reason(self) -> str | None:
         """Why blocking the current thread for room would deadlock, if it would."""
         current = threading.current_thread()
-        return self.retries.needs_thread(current) or self.runner.needs_thread(current)
+        needed = self.retries.needs_thread(current) or self.runner.needs_thread(current)
+        if not needed and self.emitter.emitting_thread == current.ident:
+            needed = "the thread delivering fan_out's results (a loop from output to input)"
+        return needed
 
     # -- one item's steps ----------------------------------------------------------
 
@@ -301,12 +305,21 @@ class Run(Generic[T, R]):
             if action != "default":
                 batch.route(position, action)
             batch.remaining -= 1
-            ready = self.admission.done()
             if not batch.remaining:
                 self._batch_done(batch)
         self.emitter.flush()
+
+    def _delivered(self, result: BatchResult[T, R]) -> None:
+        """A result is downstream's: its items leave ``max_in_flight``'s count.
+
+        Counting items until their result is delivered, not until they are
+        done, keeps the results that wait (for their turn, or for a consumer
+        that blocks the delivering thread) within the bound too.
+        """
+        with self.lock:
+            ready = self.admission.done(len(result.items))
         if ready:
-            self._start_deferred(ready)
+            self.guard(self._start_deferred, ready)
 
     def _batch_done(self, batch: Batch[T]) -> None:
         # Lock held.
