@@ -204,7 +204,8 @@ class BatchMetrics:
 
     def record(self, result: BatchResult[Any, Any]) -> None:
         """Account for one ``BatchResult`` (size, duration, failures, retries)."""
-        retries = sum(max(0, a - 1) for a in result.attempts)
+        attempts = result.attempts  # each item's: retries are those past the first
+        retries = sum(attempts) - len(attempts) + attempts.count(0)  # C speed, no loop
         self.record_batch(len(result.items), result.duration, len(result.errors), retries)
 
     def record_batch(self, size: int, duration: float, failed: int = 0, retries: int = 0) -> None:
