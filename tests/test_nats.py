@@ -488,3 +488,32 @@ def test_the_event_app_example_runs_against_a_real_server(url: str, tmp_path: Pa
     with contextlib.closing(sqlite3.connect(db)) as connection:
         (rows,) = connection.execute("SELECT count(DISTINCT id) FROM orders").fetchone()
     assert rows == numbers["acked"]
+
+
+def test_a_subscriber_raising_ends_the_stream_with_its_error_and_stop_finishes(
+    url: str, stream: str
+) -> None:
+    publish(url, f"{stream}.a", json_payloads(10))
+    consumer = JetStreamConsumer(url, stream=stream, durable="app", batch_size=5, max_wait=0.1)
+    raised = RuntimeError("subscriber boom")
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def on_next(result: BatchResult[JetStreamMessage, bytes]) -> None:
+        seen.append(result.index)
+        raise raised
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    consumer.messages().pipe(
+        buffer_with_count(5), fan_out(lambda m: m.data), acknowledge(f"{stream}-dead.x")
+    ).subscribe(on_next, on_error, done.set)
+    assert done.wait(HANG)
+    assert errors == [raised] and seen == [0]  # the error itself, once; nothing after it
+    consumer.stop().result(HANG)  # upstream was disposed: its connection has closed
+    wait_until(lambda: "rxbatch-nats" not in {t.name for t in threading.enumerate()}, "loop ends")
+    stats = consumer.stats()
+    assert stats.pending == 0 and stats.acked >= 5

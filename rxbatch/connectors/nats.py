@@ -56,7 +56,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._loop_thread import LoopThread
@@ -396,7 +396,7 @@ class _Plan:
 
 @dataclass(eq=False)
 class _Settling:
-    result: BatchResult[Any, Any]
+    result: BatchResult[Any, Any] | None  # None: upstream's end
     remaining: int
     error: BaseException | None = None
 
@@ -454,36 +454,57 @@ def acknowledge(
             end: list[BaseException | None] = []  # upstream's end: [None] or [error]
             state = {"emitting": False, "finished": False, "disposed": False}
 
+            upstream = SingleAssignmentDisposable()
+
             def drain() -> None:
                 """Emit what is ready, in order; one thread at a time does it."""
                 with lock:
                     if state["emitting"]:
                         return  # the thread emitting now will see it
                     state["emitting"] = True
-                while True:
+                try:
+                    while emit_next():
+                        pass
+                except BaseException:  # the subscriber's on_error or on_completed raised
                     with lock:
-                        if state["finished"] or state["disposed"]:
-                            state["emitting"] = False
-                            return
-                        if waiting and waiting[0].remaining == 0:
-                            entry: _Settling | None = waiting.popleft()
-                        elif not waiting and end:
-                            entry = None
-                            state["finished"] = True
-                        else:
-                            state["emitting"] = False
-                            return
-                    if entry is None:
-                        if end[0] is None:
-                            observer.on_completed()
-                        else:
-                            observer.on_error(cast(Exception, end[0]))
-                    elif entry.error is not None:
+                        state["emitting"] = False
+                    raise
+
+            def emit_next() -> bool:
+                """Emit the next notification if it is ready; False (and no longer emitting) if not.
+
+                Whether anything is ready and ``emitting`` are decided under one
+                hold of the lock, so a notification queued meanwhile is never missed.
+                """
+                with lock:
+                    live = not (state["finished"] or state["disposed"])
+                    if live and waiting and waiting[0].remaining == 0:
+                        entry = waiting.popleft()
+                    elif live and not waiting and end:
+                        entry = _Settling(None, 0, end[0])  # the end, after every result
+                    else:
+                        state["emitting"] = False
+                        return False
+                    if entry.result is None or entry.error is not None:
+                        state["finished"] = True
+                error, result = entry.error, entry.result
+                if error is None and result is not None:
+                    try:
+                        observer.on_next(result)
+                    except BaseException as raised:  # the subscriber's: it ends the stream
                         with lock:
                             state["finished"] = True
-                        observer.on_error(cast(Exception, entry.error))
+                        error = raised
                     else:
-                        observer.on_next(entry.result)
+                        return True
+                if error is None:
+                    observer.on_completed()
+                else:
+                    upstream.dispose()
+                    observer.on_error(cast(Exception, error))
+                with lock:
+                    state["emitting"] = False
+                return False
 
             def settled(entry: _Settling, future: concurrent.futures.Future[None]) -> None:
                 error = future.exception() if not future.cancelled() else None
@@ -521,14 +542,14 @@ def acknowledge(
                         end.append(error)
                 drain()
 
-            subscription = source.subscribe(
+            upstream.disposable = source.subscribe(
                 on_next, on_end, partial(on_end, None), scheduler=scheduler
             )
 
             def dispose() -> None:  # settling goes on: the messages were processed
                 with lock:
                     state["disposed"] = True
-                subscription.dispose()
+                upstream.dispose()
 
             return Disposable(dispose)
 
