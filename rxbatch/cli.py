@@ -258,9 +258,10 @@ def _jetstream_source(
             "a nats:// SOURCE needs nats-py: pip install 'rxbatch[nats]'"
         ) from None
     # nats-py's own log (a connection error in its reader, say) as one line, never a traceback
-    log = logging.getLogger("nats")
-    log.addHandler(_OneLineLog())
-    log.propagate = False
+    for name in ("nats", "rxbatch.connectors.nats"):  # ours: messages it could not release
+        log = logging.getLogger(name)
+        log.addHandler(_OneLineLog())
+        log.propagate = False
     try:
         return JetStreamLines(
             f"nats://{parts.netloc}", stream=stream, durable=durable, subject=subject,

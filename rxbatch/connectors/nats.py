@@ -123,7 +123,11 @@ class JetStreamStats:
 
     ``retried`` counts naks (delivered again later), ``dead_lettered`` the
     messages published to the dead-letter subject and terminated; ``pending``
-    the messages fetched and not settled yet.
+    the messages fetched and not settled yet. ``abandoned`` counts messages
+    left unprocessed on their last allowed delivery (``max_deliver``) when a
+    subscription ended, that could not be dead-lettered (no ``acknowledge``
+    had named a dead-letter subject yet, or publishing failed): JetStream
+    will not deliver them again; they stay in the stream.
 
     Example:
         >>> JetStreamStats(fetched=10, acked=7, retried=2, dead_lettered=1, pending=0).acked
@@ -135,6 +139,7 @@ class JetStreamStats:
     retried: int
     dead_lettered: int
     pending: int
+    abandoned: int = 0
 
 
 class JetStreamConsumer:
@@ -147,7 +152,10 @@ class JetStreamConsumer:
     ``max_pending`` of its messages are unsettled: a slow pipeline holds a
     bounded number, the rest wait in JetStream. Every message it emits must
     reach ``acknowledge`` (or the subscription stalls once ``max_pending`` are
-    held).
+    held). Each fetch uses up a delivery of what it brings: a message left
+    unsettled when the subscription ends is nak'd, or, on its last allowed
+    delivery, dead-lettered to the subject ``acknowledge`` named (the
+    reason: not processed), never dropped silently (``stats().abandoned``).
 
     The stream must exist. The durable consumer is created if missing (pull,
     explicit acks, ``ack_wait``, ``max_deliver``, filtered on ``subject``);
@@ -181,7 +189,7 @@ class JetStreamConsumer:
     Example:
         >>> consumer = JetStreamConsumer("nats://127.0.0.1:4222", stream="EVENTS", durable="app")
         >>> consumer.stats()
-        JetStreamStats(fetched=0, acked=0, retried=0, dead_lettered=0, pending=0)
+        JetStreamStats(fetched=0, acked=0, retried=0, dead_lettered=0, pending=0, abandoned=0)
     """
 
     def __init__(
@@ -234,7 +242,9 @@ class JetStreamConsumer:
 
         Each completes after its fetch in progress (at most ``max_wait``);
         its connection stays open until the messages it emitted are settled
-        (at most the consumer's ``ack_wait``), then naks any left and closes.
+        (at most the consumer's ``ack_wait``), then naks any left (or, on
+        their last allowed delivery, dead-letters them: see ``JetStreamStats``)
+        and closes.
         Thread-safe; never blocks.
 
         Returns:
@@ -253,8 +263,9 @@ class JetStreamConsumer:
         counts = self._counts
         with counts.lock:
             return JetStreamStats(
-                counts.fetched, counts.acked, counts.retried, counts.dead_lettered, counts.pending
-            )
+                counts.fetched, counts.acked, counts.retried, counts.dead_lettered, counts.pending,
+                counts.abandoned,
+            )  # fmt: skip
 
     def _ended(self, run: _Run) -> None:
         with self._lock:
@@ -572,6 +583,7 @@ def _plans(result: object, subject: str, retry: RetryPolicy | None) -> dict[Conn
                 f"item {position} of batch {result.index} is {type(message).__name__}"
             )
         connection = message._connection
+        connection.dead_letter_subject = subject  # for what is left unprocessed at close
         plan = plans.setdefault(connection, _Plan())
         error = result.errors.get(position)
         if error is None:
@@ -610,7 +622,10 @@ class JetStreamLines(LineSource):
     ahead up to two batches.
 
     The consumer is created if missing with unlimited deliveries (the
-    loader decides what is a dead letter, not a delivery count).
+    loader decides what is a dead letter, not a delivery count). With an
+    existing consumer's ``max_deliver``, a message not committed on its
+    last delivery cannot be delivered again: it is logged (a warning from
+    ``rxbatch.connectors.nats``, with the count), not nak'd.
 
     Args:
         servers: A server URL (``nats://127.0.0.1:4222``) or several.
