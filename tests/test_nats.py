@@ -35,6 +35,7 @@ from rxbatch.connectors._jetstream import reply_fields
 from rxbatch.connectors.nats import (
     JetStreamConsumer,
     JetStreamError,
+    JetStreamLines,
     JetStreamMessage,
     acknowledge,
 )
@@ -604,3 +605,26 @@ class Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
+
+
+def test_credentials_in_a_url_never_appear_in_what_is_printed(url: str, stream: str) -> None:
+    error = errors_of(JetStreamConsumer("nats://u:secret@127.0.0.1:1", stream=stream, durable="d"))
+    assert "cannot connect to nats://u:***@127.0.0.1:1:" in str(error)
+    error = errors_of(JetStreamConsumer("nats://s3cr3t@127.0.0.1:1", stream=stream, durable="d"))
+    assert "cannot connect to nats://***@127.0.0.1:1:" in str(error)
+    assert "s3cr3t" not in str(error)
+    # the server has no accounts: it lets the credentials in
+    with_password = url.replace("nats://", "nats://u:secret@")
+    error = errors_of(JetStreamConsumer(with_password, stream="NOPE", durable="d"))
+    assert f"no stream 'NOPE' on {url.replace('nats://', 'nats://u:***@')}:" in str(error)
+    error = errors_of(
+        JetStreamConsumer(
+            ["nats://a:b@127.0.0.1:1", with_password],
+            stream="NOPE",
+            durable="d",
+            subject=f"{stream}.a",
+        )
+    )
+    assert "secret" not in str(error) and ":b@" not in str(error)
+    lines = JetStreamLines(with_password, stream="S", durable="d", subject="a.>")
+    assert str(lines) == f"{url.replace('nats://', 'nats://u:***@')}/a.> (stream 'S', consumer 'd')"

@@ -39,7 +39,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
 
 from .._loop_thread import LoopThread
 
-__all__ = ["Connection", "Counts", "JetStreamError", "Settings", "reply_fields"]
+__all__ = ["Connection", "Counts", "JetStreamError", "Settings", "redact", "reply_fields"]
 
 T = TypeVar("T")
 Held = list[tuple[int, Msg]]  # messages just fetched, with the ids they are pending under
@@ -80,8 +80,33 @@ class Settings:
     connect_options: Mapping[str, Any]
 
     @property
+    def server(self) -> str:
+        """The first server's URL as it may be shown: no password or token."""
+        return redact(self.servers[0])
+
+    @property
     def where(self) -> str:
-        return f"{self.servers[0]} (stream {self.stream!r}, consumer {self.durable!r})"
+        return f"{self.server} (stream {self.stream!r}, consumer {self.durable!r})"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password, or its token, replaced by ``***`` (for messages).
+
+    Example:
+        >>> redact("nats://u:secret@127.0.0.1:4222"), redact("nats://tok@host/x")
+        ('nats://u:***@127.0.0.1:4222', 'nats://***@host/x')
+        >>> redact("nats://127.0.0.1:4222")
+        'nats://127.0.0.1:4222'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user + ':***' if colon else '***'}@{host}{slash}{path}"
 
 
 class Counts:
@@ -212,7 +237,7 @@ class Connection:
             reason = _describe(error)
             if isinstance(error, nats.errors.NoServersError) and self.problems:
                 reason = self.problems[-1]  # why the last try failed
-            servers = ", ".join(self.s.servers)
+            servers = ", ".join(redact(server) for server in self.s.servers)
             raise JetStreamError(f"cannot connect to {servers}: {reason}") from error
         self.nc.options.update(later)
         try:
@@ -236,7 +261,7 @@ class Connection:
             await js.stream_info(self.s.stream)
         except nats.js.errors.NotFoundError:
             raise JetStreamError(
-                f"no stream {self.s.stream!r} on {self.s.servers[0]}: create it first "
+                f"no stream {self.s.stream!r} on {self.s.server}: create it first "
                 "(the stream decides which subjects are kept, and for how long)",
                 usage=True,
             ) from None

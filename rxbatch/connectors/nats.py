@@ -73,6 +73,7 @@ from ._jetstream import (
     Held,
     JetStreamError,
     Settings,
+    redact,
     reply_fields,
 )
 
@@ -664,7 +665,7 @@ class JetStreamLines(LineSource):
 
     def __str__(self) -> str:
         s = self._settings
-        return f"{s.servers[0]}/{s.subject or '>'} (stream {s.stream!r}, consumer {s.durable!r})"
+        return f"{s.server}/{s.subject or '>'} (stream {s.stream!r}, consumer {s.durable!r})"
 
     def open(
         self,
@@ -784,7 +785,8 @@ def _settings(
     else:
         raise TypeError(f"servers must be a URL or a list of URLs, got {servers!r}")
     if not all(urls) or any(any(c.isspace() for c in url) for url in urls):
-        raise ValueError(f"servers must be URLs like nats://127.0.0.1:4222, got {servers!r}")
+        shown = [redact(url) for url in urls]
+        raise ValueError(f"servers must be URLs like nats://127.0.0.1:4222, got {shown!r}")
     if max_deliver is not None:
         max_deliver = positive_int("max_deliver", max_deliver)
     if connect_options is not None and not isinstance(connect_options, Mapping):
