@@ -258,6 +258,13 @@ def _jetstream_source(
             f"SOURCE: {redact(source)!r} is not nats://HOST:PORT/SUBJECT (quote a subject with "
             "wildcards from the shell: 'nats://127.0.0.1:4222/events.>')"
         )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        raise click.UsageError(
+            f"SOURCE: the port {port!r} of {redact(source)!r} is not a number from 0 to 65535"
+        ) from None
     # nats-py's own log (a connection error in its reader, say) as one line, never a traceback
     for name in ("nats", "rxbatch.connectors.nats"):  # ours: messages it could not release
         log = logging.getLogger(name)

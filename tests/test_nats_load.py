@@ -289,6 +289,9 @@ def test_nats_usage_errors_are_one_line(
         ),
         ("nats://tok@127.0.0.1:1/x", ["--stream", "S", "--durable", "d"], 1, ["nats://***@"]),
         ("nats://u:secret@127.0.0.1:1", ["--stream", "S", "--durable", "d"], 2, ["u:***@"]),
+        ("nats://127.0.0.1:abc/x", ["--stream", "S", "--durable", "d"], 2, ["SOURCE", "'abc'"]),
+        ("nats://127.0.0.1:99999/x", ["--stream", "S", "--durable", "d"], 2, ["SOURCE", "99999"]),
+        ("nats://127.0.0.1:-1/x", ["--stream", "S", "--durable", "d"], 2, ["SOURCE", "'-1'"]),
     ],
 )
 def test_nats_source_errors_without_a_server_are_one_line(
