@@ -358,7 +358,12 @@ class _Run:
         # After stop() the stream completed and what it emitted is still being
         # processed: wait for it to be settled. Otherwise nak what is pending.
         graceful = self.connection.stopping
-        if self.task is not None and not graceful:
+        if self.connection.pumping is not None:
+            # Let the fetch in progress end (at most max_wait) rather than cancel it: a
+            # cancelled fetch leaves its pull request open on the server, which would
+            # take the messages nak'd below, using up a delivery of each for nothing.
+            self.connection._stop_fetching()
+        elif self.task is not None and not graceful:
             self.task.cancel()
         self.closing = self.connection.loop.create_task(self._close(graceful))
 
