@@ -244,23 +244,32 @@ def _jetstream_source(
     """``nats://HOST:PORT/SUBJECT`` with ``--stream`` and ``--durable``, as the loader's source."""
     if stream is None or durable is None:
         raise click.UsageError("a nats:// SOURCE needs --stream and --durable")
-    parts = urlsplit(source)
-    subject = unquote(parts.path[1:])
-    if not parts.netloc or not subject or parts.query or parts.fragment:
-        raise click.UsageError(
-            f"SOURCE: {source!r} is not nats://HOST:PORT/SUBJECT (quote a subject with "
-            "wildcards from the shell: 'nats://127.0.0.1:4222/events.>')"
-        )
     try:
+        from .connectors._jetstream import redact
         from .connectors.nats import JetStreamLines
     except ImportError:
         raise click.UsageError(
             "a nats:// SOURCE needs nats-py: pip install 'rxbatch[nats]'"
         ) from None
+    parts = urlsplit(source)
+    subject = unquote(parts.path[1:])
+    if not parts.netloc or not subject or parts.query or parts.fragment:
+        raise click.UsageError(
+            f"SOURCE: {redact(source)!r} is not nats://HOST:PORT/SUBJECT (quote a subject with "
+            "wildcards from the shell: 'nats://127.0.0.1:4222/events.>')"
+        )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        raise click.UsageError(
+            f"SOURCE: the port {port!r} of {redact(source)!r} is not a number from 0 to 65535"
+        ) from None
     # nats-py's own log (a connection error in its reader, say) as one line, never a traceback
-    log = logging.getLogger("nats")
-    log.addHandler(_OneLineLog())
-    log.propagate = False
+    for name in ("nats", "rxbatch.connectors.nats"):  # ours: messages it could not release
+        log = logging.getLogger(name)
+        log.addHandler(_OneLineLog())
+        log.propagate = False
     try:
         return JetStreamLines(
             f"nats://{parts.netloc}", stream=stream, durable=durable, subject=subject,

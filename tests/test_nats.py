@@ -11,6 +11,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import json
+import logging
 import re
 import sqlite3
 import subprocess
@@ -33,6 +35,7 @@ from rxbatch.connectors._jetstream import reply_fields
 from rxbatch.connectors.nats import (
     JetStreamConsumer,
     JetStreamError,
+    JetStreamLines,
     JetStreamMessage,
     acknowledge,
 )
@@ -488,3 +491,140 @@ def test_the_event_app_example_runs_against_a_real_server(url: str, tmp_path: Pa
     with contextlib.closing(sqlite3.connect(db)) as connection:
         (rows,) = connection.execute("SELECT count(DISTINCT id) FROM orders").fetchone()
     assert rows == numbers["acked"]
+
+
+def test_a_subscriber_raising_ends_the_stream_with_its_error_and_stop_finishes(
+    url: str, stream: str
+) -> None:
+    publish(url, f"{stream}.a", json_payloads(10))
+    consumer = JetStreamConsumer(url, stream=stream, durable="app", batch_size=5, max_wait=0.1)
+    raised = RuntimeError("subscriber boom")
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def on_next(result: BatchResult[JetStreamMessage, bytes]) -> None:
+        seen.append(result.index)
+        raise raised
+
+    def on_error(error: Exception) -> None:
+        errors.append(error)
+        done.set()
+
+    consumer.messages().pipe(
+        buffer_with_count(5), fan_out(lambda m: m.data), acknowledge(f"{stream}-dead.x")
+    ).subscribe(on_next, on_error, done.set)
+    assert done.wait(HANG)
+    assert errors == [raised] and seen == [0]  # the error itself, once; nothing after it
+    consumer.stop().result(HANG)  # upstream was disposed: its connection has closed
+    wait_until(lambda: "rxbatch-nats" not in {t.name for t in threading.enumerate()}, "loop ends")
+    stats = consumer.stats()
+    assert stats.pending == 0 and stats.acked >= 5
+
+
+def test_messages_released_unprocessed_on_their_last_delivery_are_dead_lettered_not_lost(
+    url: str, stream: str
+) -> None:
+    """Each run processes one message and is disposed: the rest were fetched, and each
+    fetch counted a delivery. On the last one (max_deliver), JetStream would never
+    deliver them again: they are dead-lettered instead of nak'd."""
+    publish(url, f"{stream}.a", json_payloads(10))
+    processed: list[int] = []
+
+    def run_once(expected: int) -> None:
+        consumer = JetStreamConsumer(
+            url, stream=stream, durable="app", batch_size=10, max_deliver=2, max_wait=0.1
+        )
+        release = threading.Event()
+
+        def handle(message: JetStreamMessage) -> int:
+            if len(processed) < runs:
+                processed.append(int(message.json()["n"]))
+                return 0
+            assert release.wait(HANG)  # the rest are still being processed at disposal
+            return 0
+
+        results: list[BatchResult[JetStreamMessage, int]] = []
+        subscription = (
+            consumer.messages()
+            .pipe(
+                buffer_with_count(1),
+                fan_out(handle, max_concurrency=1),
+                acknowledge(f"{stream}-dead.x"),
+            )
+            .subscribe(results.append)
+        )
+        wait_until(lambda: len(results) == 1 and consumer.stats().fetched == expected, "fetched")
+        subscription.dispose()
+        release.set()
+        consumer.stop().result(HANG)  # closed
+        assert consumer.stats().pending == 0
+
+    runs = 1
+    run_once(10)  # the first delivery of each: one processed, nine nak'd
+    runs = 2
+    run_once(9)  # the second and last: one processed, eight left over
+    dead = stream_messages(url, f"{stream}-DLQ")
+    assert sorted(processed + [int(json.loads(data)["n"]) for data, _ in dead]) == list(range(10))
+    assert len(processed) == 2
+    for _, headers in dead:
+        assert headers["Rxbatch-Reason"] == (
+            "not processed: the consumer stopped during its last delivery (max_deliver 2)"
+        )
+        assert headers["Rxbatch-Deliveries"] == "2"
+    info = consumer_info(url, stream, "app")
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+def test_without_a_dead_letter_subject_messages_released_on_their_last_delivery_are_counted(
+    url: str, stream: str
+) -> None:
+    publish(url, f"{stream}.a", json_payloads(6))
+    consumer = JetStreamConsumer(url, stream=stream, durable="app", max_deliver=1, max_wait=0.1)
+    log, warnings = logging.getLogger("rxbatch.connectors.nats"), Records()
+    log.addHandler(warnings)
+    try:
+        first: list[JetStreamMessage] = []
+        subscription = consumer.messages().subscribe(first.append)
+        wait_until(lambda: len(first) == 6, "delivered")
+        subscription.dispose()
+        consumer.stop().result(HANG)
+    finally:
+        log.removeHandler(warnings)
+    stats = consumer.stats()
+    assert (stats.abandoned, stats.retried, stats.pending) == (6, 0, 0)
+    (warning,) = warnings.lines
+    assert "6 messages were released unprocessed on their last delivery" in warning
+    assert "no dead-letter subject is known" in warning
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_credentials_in_a_url_never_appear_in_what_is_printed(url: str, stream: str) -> None:
+    error = errors_of(JetStreamConsumer("nats://u:secret@127.0.0.1:1", stream=stream, durable="d"))
+    assert "cannot connect to nats://u:***@127.0.0.1:1:" in str(error)
+    error = errors_of(JetStreamConsumer("nats://s3cr3t@127.0.0.1:1", stream=stream, durable="d"))
+    assert "cannot connect to nats://***@127.0.0.1:1:" in str(error)
+    assert "s3cr3t" not in str(error)
+    # the server has no accounts: it lets the credentials in
+    with_password = url.replace("nats://", "nats://u:secret@")
+    error = errors_of(JetStreamConsumer(with_password, stream="NOPE", durable="d"))
+    assert f"no stream 'NOPE' on {url.replace('nats://', 'nats://u:***@')}:" in str(error)
+    error = errors_of(
+        JetStreamConsumer(
+            ["nats://a:b@127.0.0.1:1", with_password],
+            stream="NOPE",
+            durable="d",
+            subject=f"{stream}.a",
+        )
+    )
+    assert "secret" not in str(error) and ":b@" not in str(error)
+    lines = JetStreamLines(with_password, stream="S", durable="d", subject="a.>")
+    assert str(lines) == f"{url.replace('nats://', 'nats://u:***@')}/a.> (stream 'S', consumer 'd')"

@@ -281,6 +281,17 @@ def test_nats_usage_errors_are_one_line(
             ["nats://HOST:PORT/SUBJECT"],
         ),
         ("-", ["--stream", "S"], 2, ["--stream and --durable are for a nats:// SOURCE"]),
+        (
+            "nats://u:secret@127.0.0.1:1/x",
+            ["--stream", "S", "--durable", "d"],
+            1,
+            ["cannot connect to nats://u:***@127.0.0.1:1"],
+        ),
+        ("nats://tok@127.0.0.1:1/x", ["--stream", "S", "--durable", "d"], 1, ["nats://***@"]),
+        ("nats://u:secret@127.0.0.1:1", ["--stream", "S", "--durable", "d"], 2, ["u:***@"]),
+        ("nats://127.0.0.1:abc/x", ["--stream", "S", "--durable", "d"], 2, ["SOURCE", "'abc'"]),
+        ("nats://127.0.0.1:99999/x", ["--stream", "S", "--durable", "d"], 2, ["SOURCE", "99999"]),
+        ("nats://127.0.0.1:-1/x", ["--stream", "S", "--durable", "d"], 2, ["SOURCE", "'-1'"]),
     ],
 )
 def test_nats_source_errors_without_a_server_are_one_line(
@@ -291,3 +302,4 @@ def test_nats_source_errors_without_a_server_are_one_line(
         command, capture_output=True, text=True, timeout=HANG, stdin=subprocess.DEVNULL
     )
     one_line_error(done, status, *words)
+    assert "secret" not in done.stdout + done.stderr and "tok@" not in done.stderr

@@ -8,6 +8,14 @@ nak or term); the pump fetches only while fewer than ``max_pending`` are, so
 a slow pipeline holds a bounded number of messages, and whatever is still
 pending when the connection closes is nak'd, so that it is delivered again
 at once rather than after the consumer's ``ack_wait``.
+
+Each fetch uses up a delivery of every message it brings, processed or not.
+A message still pending at close on its last allowed delivery (the
+consumer's ``max_deliver``) would never be delivered again, nak'd or not:
+it is dead-lettered instead (published to ``dead_letter_subject`` with the
+reason, then terminated). Without a dead-letter subject it is counted as
+*abandoned* and logged (``rxbatch.connectors.nats``, a warning): it stays
+in the stream, and the consumer will not deliver it again.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,13 +39,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
 
 from .._loop_thread import LoopThread
 
-__all__ = ["Connection", "Counts", "JetStreamError", "Settings", "reply_fields"]
+__all__ = ["Connection", "Counts", "JetStreamError", "Settings", "redact", "reply_fields"]
 
 T = TypeVar("T")
 Held = list[tuple[int, Msg]]  # messages just fetched, with the ids they are pending under
 
 CLOSE_TIMEOUT = 5.0  # seconds to flush acks and close before giving up on the server
 _RETRY_PAUSE = 0.1  # seconds between fetches while the client reconnects
+_log = logging.getLogger("rxbatch.connectors.nats")
 
 
 class JetStreamError(Exception):
@@ -70,8 +80,33 @@ class Settings:
     connect_options: Mapping[str, Any]
 
     @property
+    def server(self) -> str:
+        """The first server's URL as it may be shown: no password or token."""
+        return redact(self.servers[0])
+
+    @property
     def where(self) -> str:
-        return f"{self.servers[0]} (stream {self.stream!r}, consumer {self.durable!r})"
+        return f"{self.server} (stream {self.stream!r}, consumer {self.durable!r})"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password, or its token, replaced by ``***`` (for messages).
+
+    Example:
+        >>> redact("nats://u:secret@127.0.0.1:4222"), redact("nats://tok@host/x")
+        ('nats://u:***@127.0.0.1:4222', 'nats://***@host/x')
+        >>> redact("nats://127.0.0.1:4222")
+        'nats://127.0.0.1:4222'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user + ':***' if colon else '***'}@{host}{slash}{path}"
 
 
 class Counts:
@@ -80,16 +115,18 @@ class Counts:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.fetched = self.acked = self.retried = self.dead_lettered = self.pending = 0
+        self.abandoned = 0
 
     def add(
         self, *, fetched: int = 0, acked: int = 0, retried: int = 0, dead_lettered: int = 0,
-        settled: int = 0,
+        abandoned: int = 0, settled: int = 0,
     ) -> None:  # fmt: skip
         with self.lock:
             self.fetched += fetched
             self.acked += acked
             self.retried += retried
             self.dead_lettered += dead_lettered
+            self.abandoned += abandoned
             self.pending += fetched - settled
 
 
@@ -131,6 +168,8 @@ class Connection:
         self.sub: JetStreamContext.PullSubscription | None = None
         self.max_deliver = settings.max_deliver
         self.ack_wait = settings.ack_wait
+        # where messages released unprocessed on their last delivery go (set by acknowledge)
+        self.dead_letter_subject: str | None = None
         self.pending: dict[int, Msg] = {}
         self.next_id = 0
         self.stopping = False
@@ -198,7 +237,7 @@ class Connection:
             reason = _describe(error)
             if isinstance(error, nats.errors.NoServersError) and self.problems:
                 reason = self.problems[-1]  # why the last try failed
-            servers = ", ".join(self.s.servers)
+            servers = ", ".join(redact(server) for server in self.s.servers)
             raise JetStreamError(f"cannot connect to {servers}: {reason}") from error
         self.nc.options.update(later)
         try:
@@ -222,7 +261,7 @@ class Connection:
             await js.stream_info(self.s.stream)
         except nats.js.errors.NotFoundError:
             raise JetStreamError(
-                f"no stream {self.s.stream!r} on {self.s.servers[0]}: create it first "
+                f"no stream {self.s.stream!r} on {self.s.server}: create it first "
                 "(the stream decides which subjects are kept, and for how long)",
                 usage=True,
             ) from None
@@ -429,13 +468,53 @@ class Connection:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.settled.wait(), settle_within)
         left, self.pending = list(self.pending.values()), {}
+        last = [m for m in left if self._on_last_delivery(m)]
         try:
             for message in left:  # delivered again at once, not after ack_wait
-                await message.nak()
+                if not self._on_last_delivery(message):
+                    await message.nak()
         except Exception as error:
-            self._note(f"could not nak {len(left)} messages: {_describe(error)}")
-        self.counts.add(settled=len(left))
+            self._note(f"could not nak {len(left) - len(last)} messages: {_describe(error)}")
+        self.counts.add(settled=len(left) - len(last))
+        await self._release_last(last)
         await self._disconnect()
+
+    def _on_last_delivery(self, message: Msg) -> bool:
+        return self.max_deliver is not None and reply_fields(message.reply)[1] >= self.max_deliver
+
+    async def _release_last(self, messages: list[Msg]) -> None:
+        """Dead-letter messages that are on their last delivery and were not processed.
+
+        JetStream delivers such a message no more, nak'd or not: dead-lettered,
+        it is not lost. Without a dead-letter subject (or if publishing
+        fails) it is counted as abandoned and logged.
+        """
+        subject, dead = self.dead_letter_subject, 0
+        reason = (
+            "not processed: the consumer stopped during its last delivery "
+            f"(max_deliver {self.max_deliver})"
+        )
+        try:
+            if subject is not None:
+                for message in messages:
+                    deliveries = reply_fields(message.reply)[1]
+                    await self._dead_letter(message, subject, reason, deliveries)
+                    await message.term()
+                    dead += 1
+        except Exception as error:
+            self._note(_describe(error))
+            _log.warning("%s: %s", self.s.where, _describe(error))
+        abandoned = len(messages) - dead
+        self.counts.add(dead_lettered=dead, abandoned=abandoned, settled=len(messages))
+        if abandoned:
+            why = "no dead-letter subject is known" if subject is None else "dead-lettering failed"
+            problem = (
+                f"{self.s.where}: {abandoned} messages were released unprocessed on their last "
+                f"delivery (max_deliver {self.max_deliver}) and {why}: JetStream will not "
+                "deliver them again (they stay in the stream)"
+            )
+            self._note(problem)
+            _log.warning("%s", problem)
 
     async def _disconnect(self) -> None:
         nc = self.nc

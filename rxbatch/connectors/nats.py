@@ -56,7 +56,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._loop_thread import LoopThread
@@ -73,6 +73,7 @@ from ._jetstream import (
     Held,
     JetStreamError,
     Settings,
+    redact,
     reply_fields,
 )
 
@@ -123,7 +124,11 @@ class JetStreamStats:
 
     ``retried`` counts naks (delivered again later), ``dead_lettered`` the
     messages published to the dead-letter subject and terminated; ``pending``
-    the messages fetched and not settled yet.
+    the messages fetched and not settled yet. ``abandoned`` counts messages
+    left unprocessed on their last allowed delivery (``max_deliver``) when a
+    subscription ended, that could not be dead-lettered (no ``acknowledge``
+    had named a dead-letter subject yet, or publishing failed): JetStream
+    will not deliver them again; they stay in the stream.
 
     Example:
         >>> JetStreamStats(fetched=10, acked=7, retried=2, dead_lettered=1, pending=0).acked
@@ -135,6 +140,7 @@ class JetStreamStats:
     retried: int
     dead_lettered: int
     pending: int
+    abandoned: int = 0
 
 
 class JetStreamConsumer:
@@ -147,7 +153,10 @@ class JetStreamConsumer:
     ``max_pending`` of its messages are unsettled: a slow pipeline holds a
     bounded number, the rest wait in JetStream. Every message it emits must
     reach ``acknowledge`` (or the subscription stalls once ``max_pending`` are
-    held).
+    held). Each fetch uses up a delivery of what it brings: a message left
+    unsettled when the subscription ends is nak'd, or, on its last allowed
+    delivery, dead-lettered to the subject ``acknowledge`` named (the
+    reason: not processed), never dropped silently (``stats().abandoned``).
 
     The stream must exist. The durable consumer is created if missing (pull,
     explicit acks, ``ack_wait``, ``max_deliver``, filtered on ``subject``);
@@ -181,7 +190,7 @@ class JetStreamConsumer:
     Example:
         >>> consumer = JetStreamConsumer("nats://127.0.0.1:4222", stream="EVENTS", durable="app")
         >>> consumer.stats()
-        JetStreamStats(fetched=0, acked=0, retried=0, dead_lettered=0, pending=0)
+        JetStreamStats(fetched=0, acked=0, retried=0, dead_lettered=0, pending=0, abandoned=0)
     """
 
     def __init__(
@@ -234,7 +243,9 @@ class JetStreamConsumer:
 
         Each completes after its fetch in progress (at most ``max_wait``);
         its connection stays open until the messages it emitted are settled
-        (at most the consumer's ``ack_wait``), then naks any left and closes.
+        (at most the consumer's ``ack_wait``), then naks any left (or, on
+        their last allowed delivery, dead-letters them: see ``JetStreamStats``)
+        and closes.
         Thread-safe; never blocks.
 
         Returns:
@@ -253,8 +264,9 @@ class JetStreamConsumer:
         counts = self._counts
         with counts.lock:
             return JetStreamStats(
-                counts.fetched, counts.acked, counts.retried, counts.dead_lettered, counts.pending
-            )
+                counts.fetched, counts.acked, counts.retried, counts.dead_lettered, counts.pending,
+                counts.abandoned,
+            )  # fmt: skip
 
     def _ended(self, run: _Run) -> None:
         with self._lock:
@@ -346,7 +358,12 @@ class _Run:
         # After stop() the stream completed and what it emitted is still being
         # processed: wait for it to be settled. Otherwise nak what is pending.
         graceful = self.connection.stopping
-        if self.task is not None and not graceful:
+        if self.connection.pumping is not None:
+            # Let the fetch in progress end (at most max_wait) rather than cancel it: a
+            # cancelled fetch leaves its pull request open on the server, which would
+            # take the messages nak'd below, using up a delivery of each for nothing.
+            self.connection._stop_fetching()
+        elif self.task is not None and not graceful:
             self.task.cancel()
         self.closing = self.connection.loop.create_task(self._close(graceful))
 
@@ -396,7 +413,7 @@ class _Plan:
 
 @dataclass(eq=False)
 class _Settling:
-    result: BatchResult[Any, Any]
+    result: BatchResult[Any, Any] | None  # None: upstream's end
     remaining: int
     error: BaseException | None = None
 
@@ -454,36 +471,57 @@ def acknowledge(
             end: list[BaseException | None] = []  # upstream's end: [None] or [error]
             state = {"emitting": False, "finished": False, "disposed": False}
 
+            upstream = SingleAssignmentDisposable()
+
             def drain() -> None:
                 """Emit what is ready, in order; one thread at a time does it."""
                 with lock:
                     if state["emitting"]:
                         return  # the thread emitting now will see it
                     state["emitting"] = True
-                while True:
+                try:
+                    while emit_next():
+                        pass
+                except BaseException:  # the subscriber's on_error or on_completed raised
                     with lock:
-                        if state["finished"] or state["disposed"]:
-                            state["emitting"] = False
-                            return
-                        if waiting and waiting[0].remaining == 0:
-                            entry: _Settling | None = waiting.popleft()
-                        elif not waiting and end:
-                            entry = None
-                            state["finished"] = True
-                        else:
-                            state["emitting"] = False
-                            return
-                    if entry is None:
-                        if end[0] is None:
-                            observer.on_completed()
-                        else:
-                            observer.on_error(cast(Exception, end[0]))
-                    elif entry.error is not None:
+                        state["emitting"] = False
+                    raise
+
+            def emit_next() -> bool:
+                """Emit the next notification if it is ready; False (and no longer emitting) if not.
+
+                Whether anything is ready and ``emitting`` are decided under one
+                hold of the lock, so a notification queued meanwhile is never missed.
+                """
+                with lock:
+                    live = not (state["finished"] or state["disposed"])
+                    if live and waiting and waiting[0].remaining == 0:
+                        entry = waiting.popleft()
+                    elif live and not waiting and end:
+                        entry = _Settling(None, 0, end[0])  # the end, after every result
+                    else:
+                        state["emitting"] = False
+                        return False
+                    if entry.result is None or entry.error is not None:
+                        state["finished"] = True
+                error, result = entry.error, entry.result
+                if error is None and result is not None:
+                    try:
+                        observer.on_next(result)
+                    except BaseException as raised:  # the subscriber's: it ends the stream
                         with lock:
                             state["finished"] = True
-                        observer.on_error(cast(Exception, entry.error))
+                        error = raised
                     else:
-                        observer.on_next(entry.result)
+                        return True
+                if error is None:
+                    observer.on_completed()
+                else:
+                    upstream.dispose()
+                    observer.on_error(cast(Exception, error))
+                with lock:
+                    state["emitting"] = False
+                return False
 
             def settled(entry: _Settling, future: concurrent.futures.Future[None]) -> None:
                 error = future.exception() if not future.cancelled() else None
@@ -521,14 +559,14 @@ def acknowledge(
                         end.append(error)
                 drain()
 
-            subscription = source.subscribe(
+            upstream.disposable = source.subscribe(
                 on_next, on_end, partial(on_end, None), scheduler=scheduler
             )
 
             def dispose() -> None:  # settling goes on: the messages were processed
                 with lock:
                     state["disposed"] = True
-                subscription.dispose()
+                upstream.dispose()
 
             return Disposable(dispose)
 
@@ -551,6 +589,7 @@ def _plans(result: object, subject: str, retry: RetryPolicy | None) -> dict[Conn
                 f"item {position} of batch {result.index} is {type(message).__name__}"
             )
         connection = message._connection
+        connection.dead_letter_subject = subject  # for what is left unprocessed at close
         plan = plans.setdefault(connection, _Plan())
         error = result.errors.get(position)
         if error is None:
@@ -589,7 +628,10 @@ class JetStreamLines(LineSource):
     ahead up to two batches.
 
     The consumer is created if missing with unlimited deliveries (the
-    loader decides what is a dead letter, not a delivery count).
+    loader decides what is a dead letter, not a delivery count). With an
+    existing consumer's ``max_deliver``, a message not committed on its
+    last delivery cannot be delivered again: it is logged (a warning from
+    ``rxbatch.connectors.nats``, with the count), not nak'd.
 
     Args:
         servers: A server URL (``nats://127.0.0.1:4222``) or several.
@@ -628,7 +670,7 @@ class JetStreamLines(LineSource):
 
     def __str__(self) -> str:
         s = self._settings
-        return f"{s.servers[0]}/{s.subject or '>'} (stream {s.stream!r}, consumer {s.durable!r})"
+        return f"{s.server}/{s.subject or '>'} (stream {s.stream!r}, consumer {s.durable!r})"
 
     def open(
         self,
@@ -748,7 +790,8 @@ def _settings(
     else:
         raise TypeError(f"servers must be a URL or a list of URLs, got {servers!r}")
     if not all(urls) or any(any(c.isspace() for c in url) for url in urls):
-        raise ValueError(f"servers must be URLs like nats://127.0.0.1:4222, got {servers!r}")
+        shown = [redact(url) for url in urls]
+        raise ValueError(f"servers must be URLs like nats://127.0.0.1:4222, got {shown!r}")
     if max_deliver is not None:
         max_deliver = positive_int("max_deliver", max_deliver)
     if connect_options is not None and not isinstance(connect_options, Mapping):
