@@ -134,6 +134,8 @@ def test_ctrl_c_commits_the_batch_in_progress_and_acks_it(
     publish_json_lines(url, stream, f"{stream}.click", 250)
     with loading(url, stream, db, "--batch-size", "100", "--flush-interval", "3600") as process:
         wait_until(lambda: len(ids(db)) == 200, "two full batches")
+        acked = lambda: consumer_info(url, stream, "loader").ack_floor.stream_seq  # noqa: E731
+        wait_until(lambda: acked() == 200, "their acks (sent after the commit)")
         info = consumer_info(url, stream, "loader")
         assert info.ack_floor.stream_seq == 200 and info.num_ack_pending == 50  # held, not acked
         out, _ = interrupt(process)
