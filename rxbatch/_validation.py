@@ -9,7 +9,14 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-__all__ = ["MAX_TIMESPAN", "delay_seconds", "positive_int", "positive_timespan"]
+__all__ = [
+    "MAX_TIMESPAN",
+    "delay_seconds",
+    "non_negative_timespan",
+    "positive_int",
+    "positive_timespan",
+    "seconds_between",
+]
 
 # The longest wait any rxbatch timer accepts. Clocks are datetimes (they end
 # in the year 9999) and a thread can wait at most threading.TIMEOUT_MAX
@@ -38,14 +45,30 @@ def positive_timespan(name: str, value: object) -> timedelta:
     return span
 
 
-def delay_seconds(name: str, value: object) -> float:
-    """Return ``value`` (seconds, or a ``timedelta``) as seconds >= 0, at most 100 years."""
+def non_negative_timespan(name: str, value: object) -> timedelta:
+    """Return ``value`` (seconds as int/float, or a ``timedelta``) as a timedelta >= 0,
+    at most 100 years."""
     span = _timespan(name, value)
     if span < timedelta(0):
         raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return span
+
+
+def delay_seconds(name: str, value: object) -> float:
+    """Return ``value`` (seconds, or a ``timedelta``) as seconds >= 0, at most 100 years."""
+    span = non_negative_timespan(name, value)
     if isinstance(value, timedelta):
         return span.total_seconds()
     assert isinstance(value, int | float)
+    return float(value)
+
+
+def seconds_between(name: str, value: object, low: float, high: float) -> float:
+    """Return ``value`` (an int or float, not a bool) as seconds in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be between {low:g} and {high:g} seconds, got {value!r}")
     return float(value)
 
 

@@ -46,7 +46,6 @@ except ImportError as missing:  # pragma: no cover
 import asyncio
 import concurrent.futures
 import json
-import math
 import queue
 import threading
 from collections import deque
@@ -60,7 +59,7 @@ from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._loop_thread import LoopThread
-from .._validation import positive_int
+from .._validation import positive_int, seconds_between
 from ..load import LineSource, LoadError
 from ..load._lines import Line, TooLong
 from ..node import NodeError
@@ -212,7 +211,7 @@ class JetStreamConsumer:
         )
         self.batch_size = positive_int("batch_size", batch_size)
         self.max_pending = positive_int("max_pending", max_pending)
-        self.max_wait = _seconds("max_wait", max_wait, 0.01, 60.0)
+        self.max_wait = seconds_between("max_wait", max_wait, 0.01, 60.0)
         self._counts = Counts()
         self._lock = threading.Lock()
         self._runs: set[_Run] = set()
@@ -801,7 +800,7 @@ def _settings(
         _name("stream", stream),
         _name("durable", durable),
         None if subject is None else _subject("subject", subject, wildcards=True),
-        _seconds("ack_wait", ack_wait, 0.001, 365 * 24 * 3600.0),
+        seconds_between("ack_wait", ack_wait, 0.001, 365 * 24 * 3600.0),
         max_deliver,
         dict(connect_options or {}),
     )
@@ -827,13 +826,3 @@ def _subject(param: str, value: object, *, wildcards: bool) -> str:
     if not wildcards and any(token in ("*", ">") for token in tokens):
         raise ValueError(f"{param} must not hold wildcards, got {value!r}")
     return value
-
-
-def _seconds(param: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"{param} must be a number of seconds, got {type(value).__name__} {value!r}"
-        )
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{param} must be between {low:g} and {high:g} seconds, got {value!r}")
-    return float(value)

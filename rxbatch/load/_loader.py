@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import itertools
 import json
-import math
 import os
 import sqlite3
 import stat
@@ -35,7 +34,7 @@ from reactivex import operators as ops
 from reactivex.subject import Subject
 
 from .._fan_out import fan_out
-from .._validation import positive_int
+from .._validation import positive_int, seconds_between
 from ..node import Node
 from ..operators import buffer_with_weight
 from ..results import BatchResult
@@ -258,10 +257,12 @@ class Loader:
             raise ValueError(f"db must be a file path, got {self.db!r}")
         self.table = _table_name(table)
         self.batch_size = positive_int("batch_size", batch_size)
-        self.flush_interval = _seconds("flush_interval", flush_interval, _MIN_FLUSH, _MAX_FLUSH)
+        self.flush_interval = seconds_between(
+            "flush_interval", flush_interval, _MIN_FLUSH, _MAX_FLUSH
+        )
         self.workers = positive_int("workers", workers)
         self.retries = positive_int("retries", retries, minimum=0)
-        self.busy_timeout = _seconds("busy_timeout", busy_timeout, 0.0, 3600.0)
+        self.busy_timeout = seconds_between("busy_timeout", busy_timeout, 0.0, 3600.0)
         self.pk = _columns("pk", pk)
         if on_conflict not in _CONFLICTS:
             raise ValueError(
@@ -827,11 +828,3 @@ def _columns(name: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
     if len({fold(c) for c in columns}) != len(columns):
         raise ValueError(f"{name} names a column twice: {value!r}")
     return columns
-
-
-def _seconds(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{name} must be between {low:g} and {high:g} seconds, got {value!r}")
-    return float(value)

@@ -47,7 +47,7 @@ from typing import Any, TypeVar, cast, overload
 
 from reactivex import Observable, abc, typing
 
-from .._validation import positive_timespan
+from .._validation import non_negative_timespan, positive_timespan
 from ..results import LateItem, TimeWindow, WindowResult
 from ._event_sink import EventWindowConfig, FixedWindowSink, SessionSink, micros
 from ._sink import sink_operator
@@ -358,20 +358,11 @@ def _config(
     return EventWindowConfig(
         timestamp=timestamp,
         key=cast(Key[Any] | None, key),
-        lateness=_non_negative_timespan("lateness", lateness),
+        lateness=non_negative_timespan("lateness", lateness),
         idle_timeout=idle,
         on_late=cast(OnLate[Any] | None, on_late),
         aggregate=cast(tuple[Callable[..., Any], ...] | None, aggregate),
     )
-
-
-def _non_negative_timespan(name: str, value: object) -> timedelta:
-    if isinstance(value, timedelta | int | float) and not isinstance(value, bool):
-        if (value < timedelta(0)) if isinstance(value, timedelta) else (value < 0):
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
-        if not value:
-            return timedelta(0)
-    return positive_timespan(name, value)
 
 
 def _any_timespan(name: str, value: object) -> timedelta:
