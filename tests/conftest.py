@@ -1,9 +1,10 @@
-"""Shared helpers for virtual-time tests."""
+"""Shared helpers: virtual-time tests, and a real NATS server per test module."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -67,3 +68,12 @@ def join_new_threads(before: set[threading.Thread], timeout: float = 10.0) -> li
         if transient(thread):
             thread.join(max(0.0, deadline - time.monotonic()))
     return [t.name for t in threading.enumerate() if transient(t) and t.is_alive()]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``nats-server -js`` on a free port, for the test module; its URL."""
+    from ._nats import nats_server  # imports nats-py only where a test asks for a server
+
+    with nats_server(tmp_path_factory.mktemp("nats")) as server:
+        yield server

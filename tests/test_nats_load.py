@@ -28,7 +28,6 @@ from ._nats import (
     HANG,
     add_stream,
     consumer_info,
-    nats_server,
     publish,
     publish_json_lines,
     wait_until,
@@ -37,12 +36,6 @@ from .test_cli import default_signals, one_line_error, summary
 
 COMMAND = [sys.executable, "-m", "rxbatch", "load"]
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with nats_server(tmp_path_factory.mktemp("nats")) as server:
-        yield server
 
 
 @pytest.fixture
