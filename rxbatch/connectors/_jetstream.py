@@ -468,14 +468,16 @@ class Connection:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.settled.wait(), settle_within)
         left, self.pending = list(self.pending.values()), {}
-        last = [m for m in left if self._on_last_delivery(m)]
+        last: list[Msg] = []  # on their last delivery: dead-lettered, not nak'd
+        again: list[Msg] = []
+        for message in left:
+            (last if self._on_last_delivery(message) else again).append(message)
         try:
-            for message in left:  # delivered again at once, not after ack_wait
-                if not self._on_last_delivery(message):
-                    await message.nak()
+            for message in again:  # delivered again at once, not after ack_wait
+                await message.nak()
         except Exception as error:
-            self._note(f"could not nak {len(left) - len(last)} messages: {_describe(error)}")
-        self.counts.add(settled=len(left) - len(last))
+            self._note(f"could not nak {len(again)} messages: {_describe(error)}")
+        self.counts.add(settled=len(again))
         await self._release_last(last)
         await self._disconnect()
 
