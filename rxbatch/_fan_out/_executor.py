@@ -279,8 +279,14 @@ def run_chunk(exec_: Callable[[Any], Any], prepared: list[Any]) -> tuple[list[An
     return results, errors
 
 
-def run_chunk_pickled(exec_: Callable[[Any], Any], prepared: list[Any]) -> list[bytes]:
-    """Run ``exec_`` over a chunk in a worker process: each outcome pickled on its own."""
+def run_chunk_pickled(exec_: Callable[[Any], Any], prepared: list[Any]) -> bytes:
+    """Run ``exec_`` over a chunk in a worker process; every outcome pickled on its own.
+
+    The outcomes go back as one ``bytes`` (a pickled list of each outcome's
+    pickle): an outcome that cannot be pickled, or unpickled, fails its item
+    alone, and the chunk travels as one object (Dask sends every ``bytes`` of
+    a result as a frame of its own, which costs more than the pickling).
+    """
     outcomes = []
     for value in prepared:
         try:
@@ -300,7 +306,7 @@ def run_chunk_pickled(exec_: Callable[[Any], Any], prepared: list[Any]) -> list[
                 f"{type(error).__name__}: {error}"
             )
             outcomes.append(pickle.dumps((False, problem), pickle.HIGHEST_PROTOCOL))
-    return outcomes
+    return pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL)
 
 
 def _outcomes(value: tuple[list[Any], dict[int, Any]]) -> list[tuple[bool, Any]]:
@@ -311,9 +317,9 @@ def _outcomes(value: tuple[list[Any], dict[int, Any]]) -> list[tuple[bool, Any]]
     ]
 
 
-def _unpickled_outcomes(payloads: list[bytes]) -> list[tuple[bool, Any]]:
+def _unpickled_outcomes(payloads: bytes) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
-    for payload in payloads:
+    for payload in pickle.loads(payloads):
         try:
             outcomes.append(pickle.loads(payload))
         except Exception as error:
