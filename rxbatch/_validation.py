@@ -12,6 +12,7 @@ from datetime import timedelta
 __all__ = [
     "MAX_TIMESPAN",
     "delay_seconds",
+    "iterable",
     "non_negative_timespan",
     "positive_int",
     "positive_timespan",
@@ -32,6 +33,17 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return value
+
+
+def iterable(name: str, value: object) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` can be iterated
+    (``iter()`` is called, nothing is read from it)."""
+    try:
+        iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an iterable of items, got {type(value).__name__} {value!r:.60}"
+        ) from None
 
 
 def positive_timespan(name: str, value: object) -> timedelta:

@@ -29,7 +29,7 @@ from reactivex.subject import Subject
 
 from ._fan_out import fan_out
 from ._fan_out._items import reject_text_or_mapping
-from ._validation import positive_int, positive_timespan
+from ._validation import iterable, positive_int, positive_timespan
 from .node import Node, NodeError
 from .operators import (
     buffer_with_count,
@@ -96,6 +96,8 @@ def process_in_batches(
         chunk_size: Most items per executor task, as in ``fan_out``.
 
     Raises:
+        TypeError, ValueError: an argument is invalid (named in the message),
+            e.g. ``items`` that cannot be iterated.
         BatchError: some items failed; carries every result and error.
 
     Example:
@@ -104,6 +106,7 @@ def process_in_batches(
     """
     positive_int("batch_size", batch_size)
     reject_text_or_mapping("items", items, "pass a list of the items")
+    iterable("items", items)
     stages: list[Callable[[Observable[Any]], Observable[Any]]] = [
         buffer_with_count(batch_size),
         fan_out(
@@ -261,7 +264,8 @@ def map_reduce(
         strict: Raise ``BatchError`` if any item failed.
 
     Raises:
-        TypeError: not exactly one of ``item_key`` and ``mapped_key``.
+        TypeError: not exactly one of ``item_key`` and ``mapped_key``, or
+            ``items`` cannot be iterated.
         BatchError: with ``strict``, some items failed (positions in the input).
 
     Example:
@@ -272,6 +276,7 @@ def map_reduce(
         >>> map_reduce(words, len, sum, item_key=lambda word: word[0]).aggregates["b"]
         3
     """
+    iterable("items", items)
     operator = map_reduce_operator(
         mapper,
         reducer,

@@ -54,13 +54,52 @@ class UnpicklableError(Exception):
         self.lock = threading.Lock()
 
 
+class NeedsCode(Exception):
+    """Pickles, but cannot be unpickled: ``code`` is not in ``args``."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Unprintable(Exception):
+    """Cannot be pickled, and its ``str()`` raises too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+
 def awkward_results(x: int) -> object:
     """3: a lock (cannot be pickled); 5: raises an exception that cannot be
-    pickled; 6: an object that pickles but cannot be unpickled; else x."""
+    pickled; 6: an object that pickles but cannot be unpickled; 7: raises an
+    exception that cannot be unpickled; 8: raises one that cannot be pickled
+    or printed; else x."""
     if x == 3:
         return threading.Lock()
     if x == 5:
         raise UnpicklableError("holds a lock")
     if x == 6:
         return _RefusesToUnpickle()
+    if x == 7:
+        raise NeedsCode("needs a code", 7)
+    if x == 8:
+        raise Unprintable()
+    return x
+
+
+def interrupts_at_two(x: int) -> int:
+    """Item 2 raises ``KeyboardInterrupt`` (in whichever process runs it)."""
+    if x == 2:
+        raise KeyboardInterrupt("stop at 2")
+    return x
+
+
+def exits_at_two(x: int) -> int:
+    """Item 2 raises ``SystemExit``."""
+    if x == 2:
+        raise SystemExit(3)
     return x

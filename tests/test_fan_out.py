@@ -4,6 +4,7 @@ fallback, routing and the store, exactly."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -325,6 +326,30 @@ def test_a_batch_that_is_not_a_sequence_of_items_ends_the_stream_with_a_type_err
     assert "batch must be a sequence of items" in str(error)
     assert type_name(bad) in str(error) and "buffer_with_count" in str(error)
     assert xs.subscriptions == [subscribe(200, 220)]  # the source is let go at once
+
+
+@pytest.mark.parametrize("raised", [TypeError, ValueError])
+def test_an_error_raised_while_reading_a_batch_ends_the_stream_as_it_was_raised(
+    raised: type[Exception],
+) -> None:
+    """A generator batch that raises part-way: its own error, not "not a batch"
+    (a TypeError of the generator's was once taken for one)."""
+
+    def items() -> Iterator[int]:
+        yield 1
+        raise raised("the generator's own bug")
+
+    scheduler = TestScheduler()
+    xs = scheduler.create_hot_observable(
+        on_next(210, [1]), on_next(220, items()), on_next(230, [2]), on_completed(900)
+    )
+    operator = fan_out(Flaky({}), executor=ImmediateExecutor(), scheduler=scheduler)
+    messages = scheduler.start(lambda: xs.pipe(operator)).messages
+    assert [m.time for m in messages] == [210, 220]
+    error = messages[1].value.exception
+    assert type(error) is raised and str(error) == "the generator's own bug"
+    assert error.__notes__ == ["raised while fan_out read the items of a batch (generator)"]
+    assert xs.subscriptions == [subscribe(200, 220)]
 
 
 def test_an_executor_that_was_shut_down_fails_every_attempt() -> None:

@@ -10,7 +10,13 @@ import pytest
 import reactivex
 from reactivex import operators as ops
 
-from rxbatch import RetryPolicy, adaptive_fan_out, process_in_batches, worker_pool
+from rxbatch import (
+    RetryPolicy,
+    adaptive_fan_out,
+    map_reduce,
+    process_in_batches,
+    worker_pool,
+)
 
 from . import _workers
 from ._executors import CountingProcessPool
@@ -20,6 +26,14 @@ from ._executors import CountingProcessPool
 def test_process_in_batches_refuses_text_and_mappings(items: Any) -> None:
     with pytest.raises(TypeError, match=r"items must be a sequence of items, got (str|bytes|dict)"):
         process_in_batches(items, str.upper, batch_size=2)
+
+
+@pytest.mark.parametrize("items", [None, 5], ids=lambda v: type(v).__name__)
+def test_items_that_cannot_be_iterated_are_named(items: Any) -> None:
+    with pytest.raises(TypeError, match=r"^items must be an iterable of items, got (NoneType|int)"):
+        process_in_batches(items, abs, batch_size=2)
+    with pytest.raises(TypeError, match=r"^items must be an iterable of items, got (NoneType|int)"):
+        map_reduce(items, abs, sum, item_key=bool)
 
 
 def test_process_in_batches_in_chunks_on_its_own_threads() -> None:

@@ -7,6 +7,7 @@ One cluster serves the whole module (starting one costs seconds).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -144,20 +145,113 @@ def test_process_pool_chunked_with_failing_and_retried_items(tmp_path: Path) -> 
     check_flaky_outcomes(results, 24, max_retries=1)
 
 
-def test_process_pool_results_that_cannot_travel_fail_alone() -> None:
-    with ProcessPoolExecutor(2) as pool:
-        (result,) = collect(
-            reactivex.of(list(range(8))).pipe(
-                fan_out(_workers.awkward_results, executor=pool, chunk_size=8)
-            )
-        )
-    assert result.failed_indices == (3, 5, 6)
-    assert [result.results[i] for i in (0, 1, 2, 4, 7)] == [0, 1, 2, 4, 7]
-    lock, raised, refused = (result.errors[i].__cause__ for i in (3, 5, 6))
+def outcome_within(
+    source: reactivex.Observable[Any], seconds: float = 120.0
+) -> tuple[list[BatchResult[Any, Any]], BaseException | None]:
+    """Every result of ``source`` and the error that ended it, if any.
+
+    A stream that never ends fails the test after ``seconds`` instead of
+    hanging it (the bound is far above the second or two the cases take).
+    """
+    results: list[BatchResult[Any, Any]] = []
+    errors: list[BaseException] = []
+    ended = threading.Event()
+
+    def on_error(error: BaseException) -> None:
+        errors.append(error)
+        ended.set()
+
+    source.subscribe(results.append, on_error, ended.set)
+    assert ended.wait(seconds), "the stream never ended"
+    return results, (errors[0] if errors else None)
+
+
+def check_awkward_outcomes(results: list[BatchResult[Any, Any]]) -> None:
+    """What ``_workers.awkward_results`` over ``range(10)`` must give: every
+    outcome that cannot travel fails its own item, with what went wrong."""
+    (result,) = results
+    assert result.failed_indices == (3, 5, 6, 7, 8)
+    assert [result.results[i] for i in (0, 1, 2, 4, 9)] == [0, 1, 2, 4, 9]
+    lock, raised, refused, coded, unprintable = (
+        result.errors[i].__cause__ for i in (3, 5, 6, 7, 8)
+    )
     assert "the result of exec cannot be pickled" in str(lock)
     assert "the UnpicklableError exec raised (holds a lock) cannot be pickled" in str(raised)
     assert isinstance(refused, RuntimeError) and "cannot be rebuilt" in str(refused)
     assert any("unpickling" in note for note in refused.__notes__)
+    if isinstance(coded, _workers.NeedsCode):  # Dask's workers pickle exceptions whole
+        assert coded.code == 7
+    else:
+        assert isinstance(coded, TypeError) and "code" in str(coded)
+        assert any("unpickling" in note for note in coded.__notes__)
+    assert "the Unprintable exec raised (<str() raised RuntimeError>)" in str(unprintable)
+
+
+# chunk_size=1: one item per task, which must travel the same way as a chunk
+# (before, a result that failed to unpickle broke the whole process pool)
+@pytest.mark.parametrize("chunk_size", [1, 10])
+def test_process_pool_results_that_cannot_travel_fail_alone(chunk_size: int) -> None:
+    with ProcessPoolExecutor(2) as pool:
+        results, error = outcome_within(
+            reactivex.of(list(range(10))).pipe(
+                fan_out(_workers.awkward_results, executor=pool, chunk_size=chunk_size)
+            )
+        )
+        assert error is None
+        check_awkward_outcomes(results)
+        assert pool.submit(abs, -3).result() == 3  # the pool still works
+
+
+# one item per task: before, a result that could not be pickled left the
+# Dask future unsettled and the stream never ended
+@pytest.mark.parametrize("chunk_size", [1, 10])
+def test_dask_results_that_cannot_travel_fail_alone(dask_client: Any, chunk_size: int) -> None:
+    results, error = outcome_within(
+        reactivex.of(list(range(10))).pipe(
+            fan_out(
+                _workers.awkward_results,
+                executor=dask_client.get_executor(pure=False),
+                chunk_size=chunk_size,
+            )
+        )
+    )
+    assert error is None
+    check_awkward_outcomes(results)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4])
+@pytest.mark.parametrize(
+    ("exec_", "interrupt"),
+    [(_workers.interrupts_at_two, KeyboardInterrupt), (_workers.exits_at_two, SystemExit)],
+)
+@pytest.mark.parametrize("on", ["process pool", "dask"])
+def test_an_interrupt_in_a_worker_ends_the_stream(
+    request: pytest.FixtureRequest,
+    on: str,
+    exec_: Any,
+    interrupt: type[BaseException],
+    chunk_size: int,
+) -> None:
+    """Not an item failure, and on Dask not a killed worker (before, the
+    interrupt killed one worker after another and came out as KilledWorker)."""
+    if on == "dask":
+        client = request.getfixturevalue("dask_client")
+        workers = set(client.scheduler_info()["workers"])
+        executor: Any = client.get_executor(pure=False)
+    else:
+        executor = ProcessPoolExecutor(2)
+    try:
+        results, error = outcome_within(
+            reactivex.of([0, 1, 2, 3]).pipe(
+                fan_out(exec_, executor=executor, chunk_size=chunk_size)
+            )
+        )
+    finally:
+        if on != "dask":
+            executor.shutdown()
+    assert results == [] and isinstance(error, interrupt)
+    if on == "dask":
+        assert set(client.scheduler_info()["workers"]) == workers  # none died
 
 
 def test_worker_pool_sends_whole_batches_to_a_process_pool() -> None:

@@ -109,7 +109,9 @@ def fan_out(
     Raises:
         TypeError, ValueError: an argument is invalid (named in the message).
             A batch that is a ``str``, ``bytes`` or a mapping, or not iterable,
-            ends the stream with a ``TypeError`` after the batches before it.
+            ends the stream with a ``TypeError`` after the batches before it;
+            an exception raised while reading a batch (a generator's own)
+            ends it the same way, as it was raised.
 
     Example:
         >>> import reactivex

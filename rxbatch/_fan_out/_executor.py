@@ -15,8 +15,9 @@ Three ways to run sync exec calls, chosen once per subscription:
   (pickling, IPC, a scheduler hop) is paid per chunk, not per item. The
   automatic size splits each batch into one chunk per worker of the
   executor (counted when the subscription starts). From a process pool or
-  Dask, each outcome is pickled on its own in the worker: an item whose
-  result cannot be pickled fails alone, not its whole chunk.
+  Dask, every task is a chunk, even of one item, and each outcome is
+  pickled on its own in the worker: an item whose result cannot be pickled
+  (or unpickled) fails alone, not its whole chunk, and never the pool.
 
 ``max_concurrency`` counts tasks; since a task runs its items one after
 another, it also bounds the exec calls running at once.
@@ -221,6 +222,11 @@ class SubmitRunner(Runner):
         self.workers = workers
         self.run_chunk = run_chunk_pickled if pickled else run_chunk
         self.unpack = _unpickled_outcomes if pickled else _outcomes
+        # Outcomes from another process always travel through run_chunk_pickled,
+        # even one item's: exec's own return there would have to pickle whole
+        # (an outcome that fails to unpickle breaks a process pool for good,
+        # one that fails to pickle leaves a Dask future unsettled forever).
+        self.single = 0 if pickled else 1
 
     def _take(self) -> list[Task[Any]]:
         waiting = self.waiting
@@ -237,7 +243,7 @@ class SubmitRunner(Runner):
 
     def _start(self, unit: list[Task[Any]]) -> None:
         try:
-            if len(unit) == 1:
+            if len(unit) == self.single:
                 future = self.executor.submit(self.exec, unit[0].prepared)
             else:
                 prepared = [task.prepared for task in unit]
@@ -255,7 +261,7 @@ class SubmitRunner(Runner):
             for task in unit:
                 self.done(task, False, error)
             return
-        if len(unit) == 1:
+        if len(unit) == self.single:
             self.done(unit[0], True, value)
             return
         for task, (ok, outcome) in zip(unit, self.unpack(value), strict=True):
@@ -286,27 +292,59 @@ def run_chunk_pickled(exec_: Callable[[Any], Any], prepared: list[Any]) -> bytes
     pickle): an outcome that cannot be pickled, or unpickled, fails its item
     alone, and the chunk travels as one object (Dask sends every ``bytes`` of
     a result as a frame of its own, which costs more than the pickling).
+
+    A ``KeyboardInterrupt`` or ``SystemExit`` (any ``BaseException`` that is not
+    an ``Exception``) ends the chunk: it is the outcome of its item and of
+    every item after it, and fan_out ends the stream with it. It is returned,
+    not raised, because it would kill a Dask worker (which then runs the
+    chunk again elsewhere, until Dask gives up with ``KilledWorker``).
     """
-    outcomes = []
+    outcomes: list[bytes] = []
     for value in prepared:
         try:
             outcome: tuple[bool, Any] = (True, exec_(value))
         except Exception as error:
             outcome = (False, error)
-        try:
-            outcomes.append(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
-        except Exception as error:
-            what = (
-                "the result of exec"
-                if outcome[0]
-                else f"the {type(outcome[1]).__name__} exec raised ({outcome[1]})"
-            )
-            problem = pickle.PicklingError(
-                f"{what} cannot be pickled to send it back from the worker: "
-                f"{type(error).__name__}: {error}"
-            )
-            outcomes.append(pickle.dumps((False, problem), pickle.HIGHEST_PROTOCOL))
+        except BaseException as interrupt:
+            payload = _pickled_outcome((False, interrupt))
+            outcomes += [payload] * (len(prepared) - len(outcomes))
+            break
+        outcomes.append(_pickled_outcome(outcome))
     return pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL)
+
+
+def _pickled_outcome(outcome: tuple[bool, Any]) -> bytes:
+    """``outcome`` pickled; if it cannot be, an error that says so in its place."""
+    try:
+        return pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+    except Exception as error:
+        ok, value = outcome
+        what = (
+            "the result of exec"
+            if ok
+            else f"the {type(value).__name__} exec raised ({_text_of(value)})"
+        )
+        message = (
+            f"{what} cannot be pickled to send it back from the worker: "
+            f"{type(error).__name__}: {_text_of(error)}"
+        )
+    if ok or isinstance(value, Exception):
+        problem: BaseException = pickle.PicklingError(message)
+    else:  # an interrupt still ends the stream
+        problem = (
+            KeyboardInterrupt(message)
+            if isinstance(value, KeyboardInterrupt)
+            else SystemExit(message)
+        )
+    return pickle.dumps((False, problem), pickle.HIGHEST_PROTOCOL)
+
+
+def _text_of(error: BaseException) -> str:
+    """``str(error)``, or a stand-in if that raises."""
+    try:
+        return str(error)
+    except Exception as failure:
+        return f"<str() raised {type(failure).__name__}>"
 
 
 def _outcomes(value: tuple[list[Any], dict[int, Any]]) -> list[tuple[bool, Any]]:

@@ -81,13 +81,22 @@ def reject_text_or_mapping(name: str, value: object, hint: str) -> None:
 
 
 def as_batch(items: Sequence[T]) -> list[T]:
-    """The items of one incoming batch as a new list; ``TypeError`` if it is not a batch."""
+    """The items of one incoming batch as a new list; ``TypeError`` if it is not a batch.
+
+    What iterating the batch raises (a generator's own error) comes through
+    as it is, with a note: it is the batch's error, not a sign of a non-batch.
+    """
     hint = "to batch a stream of items, put a buffer operator such as buffer_with_count(n) first"
     reject_text_or_mapping("fan_out: a batch", items, hint)
     try:
-        return list(items)
+        iterator = iter(items)
     except TypeError:
         raise TypeError(
             f"fan_out: a batch must be a sequence of items, got {type(items).__name__} "
             f"{items!r:.60}; {hint}"
         ) from None
+    try:
+        return list(iterator)
+    except Exception as error:
+        error.add_note(f"raised while fan_out read the items of a batch ({type(items).__name__})")
+        raise

@@ -111,7 +111,8 @@ class Run(Generic[T, R]):
     def on_next(self, items: Sequence[T]) -> None:
         try:
             batch_items = as_batch(items)
-        except TypeError as error:  # not a batch: end the stream after what is in flight
+        except Exception as error:  # not a batch, or reading it raised: end the stream
+            # after what is already in flight
             with self.lock:
                 ended = not self.stopped and self.emitter.end(error)
                 self.admission.close(drop=False)
