@@ -157,7 +157,7 @@ def test_async_steps_run_on_the_loop_of_the_scheduler_given_to_subscribe() -> No
     assert [(r.results, r.errors) for r in results] == [([10, 20], {}), ([30], {})]
     assert {thread for _, thread in steps} == {threading.get_ident()}
     assert sorted({step for step, _ in steps}) == ["exec", "post", "prep"]
-    assert set(threading.enumerate()) == threads_before  # no loop thread of fan_out's
+    assert set(threading.enumerate()) <= threads_before  # no loop thread of fan_out's
 
 
 @pytest.mark.parametrize("given", ["to fan_out", "at subscribe"])

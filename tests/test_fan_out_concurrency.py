@@ -24,6 +24,7 @@ from reactivex.subject import Subject
 from rxbatch import BatchResult, Node, RetryPolicy, buffer_with_time_or_count, fan_out
 
 from . import _workers
+from .conftest import join_new_threads
 
 HANG = 30  # seconds: only a deadlock gets here
 
@@ -105,14 +106,12 @@ def test_async_node_runs_on_a_loop_with_the_same_bound() -> None:
             await asyncio.sleep(0)
             return result.upper()
 
-    before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())
     results = collect(reactivex.of(list(range(10))).pipe(fan_out(Fetch(), max_concurrency=4)))
     assert results[0].results == [f"PAGE {i}" for i in range(10)]
     assert gauge.peak == 4
-    loop_threads = [t for t in threading.enumerate() if t.name == "rxbatch-fan-out-loop"]
-    for thread in loop_threads:
-        thread.join(HANG)
-    assert {t.name for t in threading.enumerate()} <= before | {"rxbatch-timer"}
+    # fan_out's loop thread ends with the run (and .run()'s own thread a moment after)
+    assert join_new_threads(before, HANG) == []
 
 
 def test_process_pool_runs_exec_in_other_processes() -> None:
