@@ -7,6 +7,7 @@ One cluster serves the whole module (starting one costs seconds).
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -252,6 +253,35 @@ def test_an_interrupt_in_a_worker_ends_the_stream(
     assert results == [] and isinstance(error, interrupt)
     if on == "dask":
         assert set(client.scheduler_info()["workers"]) == workers  # none died
+
+
+@pytest.mark.parametrize("on", ["process pool", "dask"])
+def test_an_item_that_cannot_be_pickled_fails_alone(
+    request: pytest.FixtureRequest, on: str
+) -> None:
+    """The chunk never ran: its other items are sent again, as if not yet tried."""
+    if on == "dask":
+        executor: Any = request.getfixturevalue("dask_client").get_executor(pure=False)
+    else:
+        executor = ProcessPoolExecutor(2)
+    try:
+        results, error = outcome_within(
+            reactivex.of([0, 1, threading.Lock(), 3, 4]).pipe(
+                fan_out(str, executor=executor, chunk_size=5)
+            )
+        )
+    finally:
+        if on != "dask":
+            executor.shutdown()
+    assert error is None
+    (result,) = results
+    assert result.failed_indices == (2,)
+    assert [result.results[i] for i in (0, 1, 3, 4)] == ["0", "1", "3", "4"]
+    assert result.attempts == (1, 1, 1, 1, 1)
+    problem = result.errors[2].__cause__
+    assert isinstance(problem, pickle.PicklingError)
+    assert "the item (as prep returned it) cannot be pickled" in str(problem)
+    assert "lock" in str(problem)
 
 
 def test_worker_pool_sends_whole_batches_to_a_process_pool() -> None:

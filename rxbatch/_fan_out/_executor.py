@@ -227,6 +227,7 @@ class SubmitRunner(Runner):
         # (an outcome that fails to unpickle breaks a process pool for good,
         # one that fails to pickle leaves a Dask future unsettled forever).
         self.single = 0 if pickled else 1
+        self.dumps = _dumps_for(executor) if pickled else None
 
     def _take(self) -> list[Task[Any]]:
         waiting = self.waiting
@@ -258,6 +259,12 @@ class SubmitRunner(Runner):
         try:
             value = future.result()
         except BaseException as error:  # the task as a whole failed: so did each item
+            stuck = self._stuck_items(unit, error)
+            if stuck:  # ... unless it never ran, for items that could not travel
+                self._requeue([task for task in unit if task not in stuck])
+                for task, problem in stuck.items():
+                    self.done(task, False, problem)
+                return
             for task in unit:
                 self.done(task, False, error)
             return
@@ -266,6 +273,43 @@ class SubmitRunner(Runner):
             return
         for task, (ok, outcome) in zip(unit, self.unpack(value), strict=True):
             self.done(task, ok, outcome)
+
+    def _stuck_items(
+        self, unit: list[Task[Any]], error: BaseException
+    ) -> dict[Task[Any], Exception]:
+        """The items of a task that failed to pickle, if that is why it failed.
+
+        A task whose arguments cannot be pickled never ran; the items that
+        can be are sent again, so one bad item fails alone, not its chunk.
+        """
+        if self.dumps is None or not isinstance(
+            error, pickle.PicklingError | TypeError | AttributeError
+        ):
+            return {}
+        stuck: dict[Task[Any], Exception] = {}
+        for task in unit:
+            try:
+                self.dumps(task.prepared)
+            except Exception as failure:
+                problem = pickle.PicklingError(
+                    "the item (as prep returned it) cannot be pickled to send it to the worker: "
+                    f"{type(failure).__name__}: {_text_of(failure)}"
+                )
+                problem.__cause__ = failure
+                stuck[task] = problem
+        return stuck
+
+    def _requeue(self, tasks: list[Task[Any]]) -> None:
+        """Send items again, in order and ahead of the rest, as if not yet tried."""
+        if not tasks:
+            return
+        with self.lock:
+            if self.stopped:
+                return
+            for task in tasks:
+                task.batch.attempts[task.position] -= 1
+            self.waiting.extendleft(reversed(tasks))
+        self.pump()
 
 
 def run_chunk(exec_: Callable[[Any], Any], prepared: list[Any]) -> tuple[list[Any], dict[int, Any]]:
@@ -372,6 +416,19 @@ def is_dask_executor(executor: object) -> bool:
         cls.__name__ == "ClientExecutor" and cls.__module__.startswith("distributed.")
         for cls in type(executor).__mro__
     )
+
+
+def _dumps_for(executor: concurrent.futures.Executor) -> Callable[[Any], bytes]:
+    """How ``executor`` pickles a task's arguments (Dask falls back to cloudpickle)."""
+    if is_dask_executor(executor):
+        try:
+            import cloudpickle  # type: ignore[import-untyped]
+
+            dumps: Callable[[Any], bytes] = cloudpickle.dumps
+            return dumps
+        except ImportError:  # pragma: no cover - Dask depends on it
+            pass
+    return partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _worker_count(executor: concurrent.futures.Executor) -> int | None:
