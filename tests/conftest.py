@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from reactivex import abc
+from reactivex import Observable, abc
 from reactivex.testing import TestScheduler
 
 
@@ -68,6 +68,27 @@ def join_new_threads(before: set[threading.Thread], timeout: float = 10.0) -> li
         if transient(thread):
             thread.join(max(0.0, deadline - time.monotonic()))
     return [t.name for t in threading.enumerate() if transient(t) and t.is_alive()]
+
+
+def outcome_of(
+    source: Observable[Any], seconds: float, *, scheduler: abc.SchedulerBase | None = None
+) -> tuple[list[Any], list[BaseException]]:
+    """Subscribe to ``source`` and wait for it to end: every value and error.
+
+    A stream that does not end within ``seconds`` fails the test (a hang
+    guard, far above the time the cases take) instead of hanging the suite.
+    """
+    values: list[Any] = []
+    errors: list[BaseException] = []
+    ended = threading.Event()
+
+    def on_error(error: BaseException) -> None:
+        errors.append(error)
+        ended.set()
+
+    source.subscribe(values.append, on_error, ended.set, scheduler=scheduler)
+    assert ended.wait(seconds), "the stream never ended"
+    return values, errors
 
 
 @pytest.fixture(scope="module")

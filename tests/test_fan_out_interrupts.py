@@ -10,7 +10,6 @@ reaches.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +21,8 @@ from reactivex.scheduler import NewThreadScheduler
 from rxbatch import BatchResult, Node, Store, StoreReader, fan_out
 from rxbatch.testing import ImmediateExecutor
 
+from .conftest import outcome_of
+
 END = 20  # seconds: only a hang gets here
 
 INTERRUPTS = [KeyboardInterrupt, SystemExit]
@@ -31,19 +32,8 @@ def run_to_end(
     batches: list[list[int]], operator: Callable[[Any], Any]
 ) -> tuple[list[BatchResult[int, Any]], list[BaseException]]:
     """Subscribe on a new thread; wait for the stream to end."""
-    results: list[BatchResult[int, Any]] = []
-    errors: list[BaseException] = []
-    ended = threading.Event()
-
-    def on_error(error: BaseException) -> None:
-        errors.append(error)
-        ended.set()
-
-    reactivex.from_iterable(batches).pipe(operator).subscribe(
-        results.append, on_error, ended.set, scheduler=NewThreadScheduler()
-    )
-    assert ended.wait(END), "the stream never ended"
-    return results, errors
+    source = reactivex.from_iterable(batches).pipe(operator)
+    return outcome_of(source, END, scheduler=NewThreadScheduler())
 
 
 def raise_on_two(kind: type[BaseException]) -> Callable[[int], int]:

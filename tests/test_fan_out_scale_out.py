@@ -22,8 +22,11 @@ from rxbatch import BatchResult, NodeError, RetryPolicy, fan_out, process_in_bat
 
 from . import _workers
 from ._executors import CountingProcessPool, CountingSubmits
+from .conftest import outcome_of
 
 distributed = pytest.importorskip("distributed")
+
+HANG = 120  # seconds: only a stream that never ends gets here
 
 
 def counting_dask_executor(client: Any) -> Any:
@@ -146,27 +149,6 @@ def test_process_pool_chunked_with_failing_and_retried_items(tmp_path: Path) -> 
     check_flaky_outcomes(results, 24, max_retries=1)
 
 
-def outcome_within(
-    source: reactivex.Observable[Any], seconds: float = 120.0
-) -> tuple[list[BatchResult[Any, Any]], BaseException | None]:
-    """Every result of ``source`` and the error that ended it, if any.
-
-    A stream that never ends fails the test after ``seconds`` instead of
-    hanging it (the bound is far above the second or two the cases take).
-    """
-    results: list[BatchResult[Any, Any]] = []
-    errors: list[BaseException] = []
-    ended = threading.Event()
-
-    def on_error(error: BaseException) -> None:
-        errors.append(error)
-        ended.set()
-
-    source.subscribe(results.append, on_error, ended.set)
-    assert ended.wait(seconds), "the stream never ended"
-    return results, (errors[0] if errors else None)
-
-
 def check_awkward_outcomes(results: list[BatchResult[Any, Any]]) -> None:
     """What ``_workers.awkward_results`` over ``range(10)`` must give: every
     outcome that cannot travel fails its own item, with what went wrong."""
@@ -193,12 +175,13 @@ def check_awkward_outcomes(results: list[BatchResult[Any, Any]]) -> None:
 @pytest.mark.parametrize("chunk_size", [1, 10])
 def test_process_pool_results_that_cannot_travel_fail_alone(chunk_size: int) -> None:
     with ProcessPoolExecutor(2) as pool:
-        results, error = outcome_within(
+        results, errors = outcome_of(
             reactivex.of(list(range(10))).pipe(
                 fan_out(_workers.awkward_results, executor=pool, chunk_size=chunk_size)
-            )
+            ),
+            HANG,
         )
-        assert error is None
+        assert errors == []
         check_awkward_outcomes(results)
         assert pool.submit(abs, -3).result() == 3  # the pool still works
 
@@ -207,16 +190,17 @@ def test_process_pool_results_that_cannot_travel_fail_alone(chunk_size: int) -> 
 # Dask future unsettled and the stream never ended
 @pytest.mark.parametrize("chunk_size", [1, 10])
 def test_dask_results_that_cannot_travel_fail_alone(dask_client: Any, chunk_size: int) -> None:
-    results, error = outcome_within(
+    results, errors = outcome_of(
         reactivex.of(list(range(10))).pipe(
             fan_out(
                 _workers.awkward_results,
                 executor=dask_client.get_executor(pure=False),
                 chunk_size=chunk_size,
             )
-        )
+        ),
+        HANG,
     )
-    assert error is None
+    assert errors == []
     check_awkward_outcomes(results)
 
 
@@ -243,15 +227,16 @@ def test_an_interrupt_in_a_worker_ends_the_stream(
     else:
         executor = ProcessPoolExecutor(2)
     try:
-        results, error = outcome_within(
+        results, errors = outcome_of(
             reactivex.of([0, 1, 2, 3]).pipe(
                 fan_out(exec_, executor=executor, chunk_size=chunk_size)
-            )
+            ),
+            HANG,
         )
     finally:
         if on != "dask":
             executor.shutdown()
-    assert results == [] and isinstance(error, interrupt)
+    assert results == [] and len(errors) == 1 and isinstance(errors[0], interrupt)
     if on == "dask":
         assert set(client.nthreads()) == workers  # none died
 
@@ -266,15 +251,16 @@ def test_an_item_that_cannot_be_pickled_fails_alone(
     else:
         executor = ProcessPoolExecutor(2)
     try:
-        results, error = outcome_within(
+        results, errors = outcome_of(
             reactivex.of([0, 1, threading.Lock(), 3, 4]).pipe(
                 fan_out(str, executor=executor, chunk_size=5)
-            )
+            ),
+            HANG,
         )
     finally:
         if on != "dask":
             executor.shutdown()
-    assert error is None
+    assert errors == []
     (result,) = results
     assert result.failed_indices == (2,)
     assert [result.results[i] for i in (0, 1, 3, 4)] == ["0", "1", "3", "4"]
